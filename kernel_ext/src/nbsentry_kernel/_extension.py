@@ -1,0 +1,258 @@
+"""The IPython extension: hooks around each cell that send the reports."""
+
+from __future__ import annotations
+
+import logging
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ._breadcrumbs import BreadcrumbRecorder
+from ._cell import CellRecord, current_cell, set_current_cell
+from ._exceptions import (
+    ExceptionReport,
+    describe_exception,
+    describe_syntax_error,
+)
+from ._limits import MAX_NAME_LENGTH, MAX_SPANS, MAX_TEXT_LENGTH
+from ._partial import PartialReporter
+from ._report import build_report, send_report
+from ._request import parse_request
+from ._sentry import SentryBridge
+from ._sources import CellRef, CellSources
+from ._text import clip, safe_str
+
+__all__ = ["Extension", "current_extension", "load", "unload"]
+
+_logger = logging.getLogger(__name__)
+
+
+class Extension:
+    """The extension's hooks and state for one IPython shell.
+
+    Parameters
+    ----------
+    shell
+        The IPython shell of an ipykernel kernel.
+    """
+
+    def __init__(self, shell: Any) -> None:
+        self.shell = shell
+        self.kernel = shell.kernel
+        self.partial = PartialReporter(self.kernel)
+        self._sources = CellSources(shell)
+        self._breadcrumbs = BreadcrumbRecorder()
+        self._sentry = SentryBridge()
+        self._app_root = str(Path.cwd())
+        self._nested_runs = 0
+
+    def register(self) -> None:
+        """Register the cell hooks and wrap the warning and log hooks."""
+        events = self.shell.events
+        events.register("pre_run_cell", self.pre_run_cell)
+        events.register("post_run_cell", self.post_run_cell)
+        self._breadcrumbs.install()
+
+    def unregister(self) -> None:
+        """Remove every hook and stop the thread and client it started."""
+        self._unregister_event("pre_run_cell", self.pre_run_cell)
+        self._unregister_event("post_run_cell", self.post_run_cell)
+        self._breadcrumbs.uninstall()
+        self.partial.stop()
+        set_current_cell(None)
+        self._sentry.close()
+
+    def _unregister_event(self, name: str, callback: Any) -> None:
+        try:
+            self.shell.events.unregister(name, callback)
+        except ValueError:
+            _logger.debug("Hook was not registered", extra={"hook": name})
+
+    def pre_run_cell(self, info: Any) -> None:
+        """Start recording a cell if its request asks for a report."""
+        try:
+            self._start_cell(info)
+        except Exception:
+            _logger.exception("Cannot start recording a cell")
+
+    def post_run_cell(self, result: Any) -> None:
+        """Send the final report of a recorded cell."""
+        cell = current_cell()
+        if cell is None:
+            return
+        if self._nested_runs:
+            self._nested_runs -= 1
+            return
+        set_current_cell(None)
+        try:
+            self._finish_cell(cell, result)
+        except Exception:
+            _logger.exception("Cannot send the report of a cell")
+        finally:
+            cell.finished = True
+
+    def _start_cell(self, info: Any) -> None:
+        shell = self.shell
+        parent = self.kernel.get_parent("shell")
+        request = parse_request(parent)
+        # The compiler names the cell's file with the count before the
+        # shell increments it, which happens before this hook when the
+        # cell is stored in the history.
+        number = shell.execution_count - (1 if info.store_history else 0)
+        cell_id = request.cell_id if request is not None else info.cell_id
+        if isinstance(cell_id, str) and cell_id:
+            notebook = request.notebook if request is not None else None
+            self._sources.remember(
+                info.raw_cell,
+                info.transformed_cell or info.raw_cell,
+                number,
+                CellRef(cell_id, notebook),
+            )
+        if request is None:
+            return
+        running = current_cell()
+        if running is not None:
+            if running.request.msg_id == request.msg_id:
+                # The cell calls run_cell itself: the outer run reports.
+                self._nested_runs += 1
+                return
+            _logger.warning(
+                "Previous cell never finished, dropping its report",
+                extra={"msg_id": running.request.msg_id},
+            )
+            running.finished = True
+        self._nested_runs = 0
+        cell = CellRecord(
+            request=request,
+            parent=parent,
+            execution_count=number,
+            start=time.time(),
+        )
+        set_current_cell(cell)
+        if request.integrations:
+            self._start_sentry(cell)
+        self.partial.ensure_started()
+
+    def _start_sentry(self, cell: CellRecord) -> None:
+        try:
+            sentry = self._sentry.start_cell(cell.request)
+        except Exception:
+            _logger.exception("Cannot start the sentry-sdk transaction")
+            return
+        cell.sentry = sentry
+
+    def _finish_cell(self, cell: CellRecord, result: Any) -> None:
+        end = time.time()
+        sentry_spans = []
+        if cell.sentry is not None:
+            try:
+                with cell.lock:
+                    user_span_ids = {span["span_id"] for span in cell.spans}
+                sentry_spans = cell.sentry.finish(user_span_ids)
+            except Exception:
+                _logger.exception("Cannot collect sentry-sdk spans")
+        exception = self._describe(cell, result)
+        with cell.lock:
+            cell.finished = True
+            for span in sentry_spans:
+                if len(cell.spans) >= MAX_SPANS:
+                    cell.dropped_spans += 1
+                else:
+                    cell.spans.append(span)
+            spans = cell.spans[cell.sent_spans :]
+            cell.sent_spans = len(cell.spans)
+            report = build_report(
+                cell,
+                kind="final",
+                end=max(end, cell.start),
+                spans=spans,
+                breadcrumbs=list(cell.breadcrumbs),
+                exception=exception,
+            )
+            send_report(self.kernel, cell.parent, report)
+
+    def _describe(
+        self, cell: CellRecord, result: Any
+    ) -> ExceptionReport | None:
+        before = getattr(result, "error_before_exec", None)
+        if result is None:
+            # ipykernel passes None when a top-level await cell was
+            # cancelled; the exception is still propagating.
+            exc = sys.exc_info()[1]
+        else:
+            exc = before if before is not None else result.error_in_exec
+        if not isinstance(exc, BaseException):
+            return None
+        request = cell.request
+        try:
+            if before is not None and isinstance(exc, SyntaxError):
+                return describe_syntax_error(
+                    exc,
+                    self._sources,
+                    CellRef(request.cell_id, request.notebook),
+                    self._app_root,
+                )
+            return describe_exception(
+                exc, self._sources, request.notebook, self._app_root
+            )
+        except Exception:
+            _logger.exception("Cannot describe the exception of a cell")
+        return ExceptionReport(values=[_bare_exception(exc)])
+
+
+def _bare_exception(exc: BaseException) -> dict[str, Any]:
+    """Describe an exception without frames, when describing it failed."""
+    return {
+        "type": clip(type(exc).__name__, MAX_NAME_LENGTH),
+        "module": clip(str(type(exc).__module__), MAX_NAME_LENGTH),
+        "value": safe_str(exc, MAX_TEXT_LENGTH),
+        "mechanism": {
+            "type": "nbsentry",
+            "handled": False,
+            "exception_id": 0,
+            "parent_id": None,
+            "source": None,
+            "is_exception_group": False,
+        },
+        "frames": [],
+    }
+
+
+_extension: Extension | None = None
+
+
+def current_extension() -> Extension | None:
+    """Return the loaded extension, if any."""
+    return _extension
+
+
+def load(shell: Any) -> None:
+    """Load the extension into a shell; loading it again does nothing."""
+    global _extension  # noqa: PLW0603 - one extension per process
+    try:
+        if _extension is not None:
+            if _extension.shell is shell:
+                return
+            _extension.unregister()
+            _extension = None
+        if getattr(shell, "kernel", None) is None:
+            _logger.warning("Not running in ipykernel, reports disabled")
+            return
+        extension = Extension(shell)
+        extension.register()
+        _extension = extension
+    except Exception:
+        _logger.exception("Cannot load the nbsentry kernel extension")
+
+
+def unload(shell: Any) -> None:
+    """Remove every hook that `load` installed in the shell."""
+    global _extension
+    try:
+        if _extension is None or _extension.shell is not shell:
+            return
+        extension, _extension = _extension, None
+        extension.unregister()
+    except Exception:
+        _logger.exception("Cannot unload the nbsentry kernel extension")

@@ -1,0 +1,75 @@
+"""Parsing of the ``nbsentry`` object in an execute request's metadata."""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any
+
+from ._cell import Request
+from ._report import REPORT_VERSION
+
+__all__ = ["parse_request"]
+
+_logger = logging.getLogger(__name__)
+
+# sentry-trace: trace id, span id and an optional sampled flag.
+_SENTRY_TRACE = re.compile(r"([0-9a-f]{32})-([0-9a-f]{16})(?:-[01])?")
+
+
+def parse_request(parent: dict[str, Any]) -> Request | None:
+    """Return the checked ``nbsentry`` object of an execute request.
+
+    Returns `None`, so that the extension stays silent, for a request
+    without the object, with a version other than 1, or with a missing or
+    invalid field; the last case is logged at warning level.
+    """
+    metadata = parent.get("metadata")
+    if not isinstance(metadata, dict):
+        return None
+    options = metadata.get("nbsentry")
+    if options is None:
+        return None
+    if (
+        not isinstance(options, dict)
+        or options.get("version") != REPORT_VERSION
+    ):
+        _logger.debug("Ignoring nbsentry metadata of an unknown version")
+        return None
+    header = parent.get("header")
+    msg_id = header.get("msg_id") if isinstance(header, dict) else None
+    sentry_trace = options.get("sentry-trace")
+    baggage = options.get("baggage")
+    cell_id = options.get("cell_id")
+    notebook = options.get("notebook")
+    match = (
+        _SENTRY_TRACE.fullmatch(sentry_trace.strip())
+        if isinstance(sentry_trace, str)
+        else None
+    )
+    invalid = [
+        name
+        for name, ok in (
+            ("msg_id", isinstance(msg_id, str)),
+            ("sentry-trace", match is not None),
+            ("baggage", baggage is None or isinstance(baggage, str)),
+            ("cell_id", isinstance(cell_id, str) and cell_id != ""),
+            ("notebook", isinstance(notebook, str)),
+        )
+        if not ok
+    ]
+    if invalid or match is None:
+        _logger.warning(
+            "Invalid nbsentry request metadata, not reporting: %s",
+            ", ".join(invalid),
+        )
+        return None
+    return Request(
+        msg_id=str(msg_id),
+        trace_id=match.group(1),
+        sentry_trace=str(sentry_trace).strip(),
+        baggage=baggage,
+        cell_id=str(cell_id),
+        notebook=str(notebook),
+        integrations=options.get("integrations") is True,
+    )

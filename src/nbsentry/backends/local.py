@@ -1,0 +1,306 @@
+"""Kernels on this machine, started through jupyter-client."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import platform
+import queue
+import tempfile
+from contextlib import asynccontextmanager
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import structlog
+from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+from jupyter_client.manager import AsyncKernelManager
+
+from nbsentry.exceptions import KernelStartError
+from nbsentry.execution import (
+    ExecuteOutcome,
+    ExecutionCollector,
+    OutcomeStatus,
+    build_execute_content,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+__all__ = ["LocalBackend", "LocalKernel"]
+
+EXTENSION_ARGUMENT = "--IPKernelApp.extensions=nbsentry_kernel"
+"""Kernel argument that loads the nbsentry kernel extension."""
+
+INTERRUPT_GRACE = 10.0
+"""Seconds a kernel has to answer an interrupt before it counts as hung."""
+
+_POLL_INTERVAL = 1.0
+"""Seconds of silence between checks that the kernel process lives."""
+
+_HIDDEN_VARIABLES = ("SENTRY_DSN", "NBSENTRY_DSN")
+"""Environment variables kept from kernels, so notebooks cannot read them."""
+
+_logger = structlog.get_logger("nbsentry")
+
+
+class _Wait(Enum):
+    """How waiting for a request's messages ended."""
+
+    done = "done"
+    deadline = "deadline"
+    died = "died"
+
+
+class LocalKernel:
+    """A kernel process on this machine.
+
+    Parameters
+    ----------
+    manager
+        The started kernel manager.
+    client
+        A client of that kernel with channels started.
+    name
+        Kernel name.
+    """
+
+    def __init__(
+        self, manager: AsyncKernelManager, client: Any, name: str
+    ) -> None:
+        self._manager = manager
+        self._client = client
+        self._name = name
+
+    @property
+    def name(self) -> str:
+        """Kernel name, such as ``python3``."""
+        return self._name
+
+    @property
+    def has_extension(self) -> bool:
+        """Whether the kernel was started with the extension argument."""
+        return True
+
+    async def is_alive(self) -> bool:
+        """Whether the kernel process is still running."""
+        return bool(await self._manager.is_alive())
+
+    async def execute(
+        self,
+        code: str,
+        metadata: dict[str, Any],
+        *,
+        timeout: float | None,
+    ) -> ExecuteOutcome:
+        """Run code and wait for both the reply and the idle status.
+
+        See `nbsentry.backends.Kernel.execute`.
+        """
+        msg = self._client.session.msg(
+            "execute_request", build_execute_content(code), metadata=metadata
+        )
+        self._client.shell_channel.send(msg)
+        collector = ExecutionCollector(msg["header"]["msg_id"])
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        waited = await self._wait(collector, deadline)
+        if waited is _Wait.done:
+            return collector.outcome()
+        if waited is _Wait.died:
+            return collector.interrupted(OutcomeStatus.died, responsive=False)
+        _logger.info(
+            "Interrupting kernel after cell timeout", kernel=self.name
+        )
+        await self._manager.interrupt_kernel()
+        waited = await self._wait(collector, loop.time() + INTERRUPT_GRACE)
+        if waited is _Wait.died:
+            return collector.interrupted(OutcomeStatus.died, responsive=False)
+        return collector.interrupted(
+            OutcomeStatus.timed_out, responsive=waited is _Wait.done
+        )
+
+    async def _wait(
+        self, collector: ExecutionCollector, deadline: float | None
+    ) -> _Wait:
+        """Feed messages to the collector until it is done or cannot be."""
+        loop = asyncio.get_running_loop()
+        # Idle on iopub comes after the reply on shell, so once idle is in,
+        # the reply is waiting on the shell socket.
+        steps = (
+            (self._client.iopub_channel, False),
+            (self._client.shell_channel, True),
+        )
+        for channel, needs_reply in steps:
+            while not (collector.done if needs_reply else collector.idle):
+                wait = _POLL_INTERVAL
+                if deadline is not None:
+                    wait = min(wait, max(deadline - loop.time(), 0.0))
+                try:
+                    msg = await channel.get_msg(timeout=wait)
+                except queue.Empty:
+                    if deadline is not None and loop.time() >= deadline:
+                        return _Wait.deadline
+                    if not await self.is_alive():
+                        return _Wait.died
+                    continue
+                collector.feed(msg)
+                late = deadline is not None and loop.time() >= deadline
+                if late and not collector.done:
+                    return _Wait.deadline
+        return _Wait.done
+
+    async def stop(self) -> None:
+        """Stop the kernel, killing it if it does not exit in time."""
+        self._client.stop_channels()
+        alive = await self.is_alive()
+        await self._manager.shutdown_kernel(now=not alive)
+
+
+class LocalBackend:
+    """Start kernels on this machine with jupyter-client.
+
+    Parameters
+    ----------
+    startup_timeout
+        Seconds a kernel has to become ready.
+    load_extension
+        Whether to load the nbsentry kernel extension into each kernel.
+    """
+
+    def __init__(
+        self, *, startup_timeout: float = 60.0, load_extension: bool = True
+    ) -> None:
+        self._startup_timeout = startup_timeout
+        self._load_extension = load_extension
+        self._spare: tuple[str, Path, LocalKernel] | None = None
+        self._sockets: tempfile.TemporaryDirectory[str] | None = None
+        self._started = 0
+
+    def _socket_dir(self) -> Path:
+        if self._sockets is None:
+            self._sockets = tempfile.TemporaryDirectory(prefix="nbsentry-")
+        return Path(self._sockets.name)
+
+    @property
+    def name(self) -> str:
+        """Backend name for the ``backend`` tag."""
+        return "local"
+
+    @property
+    def node(self) -> str | None:
+        """Host name of this machine."""
+        return platform.node() or None
+
+    @property
+    def image(self) -> str | None:
+        """Local kernels run in no image."""
+        return None
+
+    def check_kernel(self, kernel_name: str) -> None:
+        """Check that a kernel spec exists.
+
+        Raises
+        ------
+        KernelStartError
+            Raised if no kernel spec has that name, listing those that do.
+        """
+        specs = KernelSpecManager().find_kernel_specs()
+        if kernel_name not in specs:
+            raise KernelStartError(_unknown_kernel(kernel_name, specs))
+
+    async def startup(self, kernel_name: str, cwd: Path) -> None:
+        """Start a kernel that the first notebook will use if it matches.
+
+        Parameters
+        ----------
+        kernel_name
+            Kernel name.
+        cwd
+            Working directory of the kernel.
+        """
+        kernel = await self._start(kernel_name, cwd)
+        self._spare = (kernel_name, cwd, kernel)
+
+    async def shutdown(self) -> None:
+        """Stop the spare kernel, if one is left."""
+        if self._spare is not None:
+            _, _, kernel = self._spare
+            self._spare = None
+            await kernel.stop()
+        if self._sockets is not None:
+            self._sockets.cleanup()
+            self._sockets = None
+
+    @asynccontextmanager
+    async def kernel(
+        self, kernel_name: str, cwd: Path
+    ) -> AsyncIterator[LocalKernel]:
+        """Provide a fresh kernel, stopped when the context exits.
+
+        Raises
+        ------
+        KernelStartError
+            Raised if the kernel spec does not exist or the kernel does not
+            become ready in time.
+        """
+        kernel: LocalKernel | None = None
+        if self._spare is not None:
+            name, directory, spare = self._spare
+            if name == kernel_name and directory == cwd:
+                kernel = spare
+                self._spare = None
+        if kernel is None:
+            kernel = await self._start(kernel_name, cwd)
+        try:
+            yield kernel
+        finally:
+            await kernel.stop()
+
+    async def _start(self, kernel_name: str, cwd: Path) -> LocalKernel:
+        # IPC sockets are files in a folder only this user can open, where
+        # TCP sockets would carry code and outputs unencrypted. The path is
+        # absolute because the kernel resolves it from its own directory.
+        self._started += 1
+        manager = AsyncKernelManager(
+            kernel_name=kernel_name,
+            transport="ipc",
+            ip=str(self._socket_dir() / f"k{self._started}"),
+        )
+        extra = [EXTENSION_ARGUMENT] if self._load_extension else []
+        env = {
+            k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES
+        }
+        try:
+            await manager.start_kernel(
+                extra_arguments=extra, cwd=str(cwd), env=env
+            )
+        except NoSuchKernel as exc:
+            specs = manager.kernel_spec_manager.find_kernel_specs()
+            msg = _unknown_kernel(kernel_name, specs)
+            raise KernelStartError(msg) from exc
+        except OSError as exc:
+            msg = f"Cannot start kernel {kernel_name!r}: {exc}"
+            raise KernelStartError(msg) from exc
+        client = manager.client()
+        client.start_channels()
+        try:
+            await client.wait_for_ready(timeout=self._startup_timeout)
+        except (RuntimeError, TimeoutError) as exc:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+            msg = (
+                f"Kernel {kernel_name!r} did not become ready within"
+                f" {self._startup_timeout:g} s: {exc}"
+            )
+            raise KernelStartError(msg) from exc
+        _logger.debug("Kernel started", kernel=kernel_name, cwd=str(cwd))
+        return LocalKernel(manager, client, kernel_name)
+
+
+def _unknown_kernel(kernel_name: str, specs: dict[str, str]) -> str:
+    installed = ", ".join(sorted(specs)) or "none"
+    return (
+        f"Kernel {kernel_name!r} not found; installed kernels: {installed}."
+        " Pick one with --kernel, or install the kernel spec."
+    )

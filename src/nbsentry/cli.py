@@ -1,0 +1,297 @@
+"""Command-line interface: ``nbsentry run``."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from typing import TYPE_CHECKING, Annotated, Any
+
+import structlog
+import typer
+from rich.console import Console
+
+from .backends.local import LocalBackend
+from .business import Monkey, NotebookRunner, RunSummary
+from .config import (
+    NotebookOrder,
+    RunConfig,
+    build_config,
+    load_config_file,
+    parse_traces_sample,
+)
+from .exceptions import ConfigError, KernelStartError
+from .logs import LogFormat, configure_logging
+from .runner import NotebookExecutor, RunObserver
+from .sentry import Telemetry, close_sentry, init_sentry
+from .summary import ProgressDisplay, render_summary
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+__all__ = ["app", "main"]
+
+EXIT_FAILED = 1
+"""Exit status when a notebook failed."""
+
+EXIT_USAGE = 2
+"""Exit status for invalid options or configuration."""
+
+app = typer.Typer(
+    help="Run Jupyter notebooks as synthetic users and report to Sentry.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_logger = structlog.get_logger("nbsentry")
+
+
+@app.callback()
+def _root() -> None:
+    """Run Jupyter notebooks as synthetic users and report to Sentry."""
+
+
+def _usage_error(message: str) -> typer.Exit:
+    Console(stderr=True).print(f"[red]Error:[/] {message}", highlight=False)
+    return typer.Exit(EXIT_USAGE)
+
+
+@app.command()
+def run(
+    paths: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Notebook files or folders (searched deeply)."),
+    ] = None,
+    exclude: Annotated[
+        list[str] | None,
+        typer.Option(help="Glob of notebook paths to skip; repeatable."),
+    ] = None,
+    iterations: Annotated[
+        int | None,
+        typer.Option(help="Passes over the notebooks; 0 runs until stopped."),
+    ] = None,
+    max_executions: Annotated[
+        int | None,
+        typer.Option(help="Notebooks per iteration [default: all]."),
+    ] = None,
+    idle_time: Annotated[
+        float | None,
+        typer.Option(help="Seconds between iterations [default: 60]."),
+    ] = None,
+    execution_idle_time: Annotated[
+        float | None, typer.Option(help="Seconds between cells [default: 0].")
+    ] = None,
+    notebook_idle_time: Annotated[
+        float | None,
+        typer.Option(help="Seconds between notebooks [default: 0]."),
+    ] = None,
+    error_idle_time: Annotated[
+        float | None,
+        typer.Option(help="Seconds after a failed iteration [default: 60]."),
+    ] = None,
+    working_directory: Annotated[
+        Path | None,
+        typer.Option(help="Kernel working directory [default: notebook's]."),
+    ] = None,
+    order: Annotated[
+        NotebookOrder | None,
+        typer.Option(help="Notebook order in a pass [default: sorted]."),
+    ] = None,
+    flock: Annotated[
+        str | None, typer.Option(help="Flock name [default: nbsentry].")
+    ] = None,
+    kernel: Annotated[
+        str | None,
+        typer.Option(help="Kernel name [default: notebook's, or python3]."),
+    ] = None,
+    cell_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds before a cell is interrupted."),
+    ] = None,
+    startup_timeout: Annotated[
+        float | None,
+        typer.Option(help="Seconds a kernel has to start [default: 60]."),
+    ] = None,
+    traces_sample: Annotated[
+        str | None,
+        typer.Option(
+            envvar="NBSENTRY_TRACES_SAMPLE",
+            help="Rate in [0, 1], or 'errors' [default: 1].",
+        ),
+    ] = None,
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SENTRY_DSN",
+            show_envvar=True,
+            help="Sentry DSN [default: write envelopes to the spool].",
+        ),
+    ] = None,
+    environment: Annotated[
+        str | None,
+        typer.Option(envvar="SENTRY_ENVIRONMENT", help="Sentry environment."),
+    ] = None,
+    release: Annotated[
+        str | None,
+        typer.Option(envvar="SENTRY_RELEASE", help="Sentry release."),
+    ] = None,
+    spool: Annotated[
+        Path | None,
+        typer.Option(
+            help="Folder for envelopes when no DSN is set"
+            " [default: .nbsentry/spool]."
+        ),
+    ] = None,
+    kernel_integrations: Annotated[
+        bool | None,
+        typer.Option(
+            "--kernel-integrations/--no-kernel-integrations",
+            help="Forward spans of sentry-sdk integrations in the kernel.",
+        ),
+    ] = None,
+    config: Annotated[
+        Path | None,
+        typer.Option(help="YAML file of option values; options override it."),
+    ] = None,
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.")
+    ] = "info",
+    log_format: Annotated[
+        LogFormat, typer.Option(help="Log line format.")
+    ] = LogFormat.console,
+) -> None:
+    """Run notebooks and report failures, transactions and spans to Sentry.
+
+    Exits with 0 when every notebook passed, 1 when any failed and 2 for
+    invalid options.
+    """
+    if log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        msg = (
+            f"Invalid log level {log_level!r}:"
+            " use debug, info, warning or error"
+        )
+        raise _usage_error(msg)
+    configure_logging(level=log_level, log_format=log_format)
+    overrides: dict[str, Any] = {
+        "paths": paths or None,
+        "exclude": exclude or None,
+        "iterations": iterations,
+        "max_executions": max_executions,
+        "idle_time": idle_time,
+        "execution_idle_time": execution_idle_time,
+        "notebook_idle_time": notebook_idle_time,
+        "error_idle_time": error_idle_time,
+        "working_directory": working_directory,
+        "order": order,
+        "flock": flock,
+        "kernel": kernel,
+        "cell_timeout": cell_timeout,
+        "startup_timeout": startup_timeout,
+        "dsn": dsn or None,
+        "environment": environment,
+        "release": release,
+        "spool": spool,
+        "kernel_integrations": kernel_integrations,
+    }
+    if traces_sample is not None:
+        try:
+            overrides["traces_sample"] = parse_traces_sample(traces_sample)
+        except ValueError as exc:
+            msg_0 = f"--traces-sample: {exc}"
+            raise _usage_error(msg_0) from None
+    try:
+        file_values = load_config_file(config) if config else {}
+        settings = build_config(
+            file_values,
+            overrides,
+            source=str(config) if config else "command-line options",
+        )
+    except ConfigError as exc:
+        raise _usage_error(str(exc)) from None
+    if not settings.paths:
+        msg = (
+            "Missing notebook paths: give PATH arguments"
+            " or 'paths' in --config"
+        )
+        raise _usage_error(msg)
+    status = _run(settings)
+    raise typer.Exit(status)
+
+
+def _run(settings: RunConfig) -> int:
+    backend = LocalBackend(startup_timeout=settings.startup_timeout)
+    if settings.kernel is not None:
+        try:
+            backend.check_kernel(settings.kernel)
+        except KernelStartError as exc:
+            raise _usage_error(str(exc)) from None
+    init_sentry(settings)
+    telemetry = Telemetry(
+        flock=settings.flock,
+        business=NotebookRunner.name,
+        user=f"{settings.flock}01",
+        errors_only=settings.traces_sample == "errors",
+        tags={
+            "backend": backend.name,
+            "node": backend.node,
+            "image": backend.image,
+        },
+    )
+    console = Console()
+    display = ProgressDisplay(console) if console.is_terminal else None
+    executor = NotebookExecutor(
+        backend,
+        telemetry,
+        kernel_name=settings.kernel,
+        cell_timeout=settings.cell_timeout,
+        execution_idle_time=settings.execution_idle_time,
+        working_directory=settings.working_directory,
+        kernel_integrations=settings.kernel_integrations,
+        observer=display,
+    )
+    monkey = Monkey(settings, NotebookRunner(settings, executor), telemetry)
+    try:
+        summary = _run_monkey(monkey, display)
+    except ConfigError as exc:
+        raise _usage_error(str(exc)) from None
+    except KernelStartError as exc:
+        _logger.error("Startup failed", error=str(exc))  # noqa: TRY400
+        return EXIT_FAILED
+    finally:
+        _close_sentry()
+    if summary.notebooks:
+        console.print(render_summary(summary.notebooks))
+    return EXIT_FAILED if summary.failed else 0
+
+
+def _run_monkey(monkey: Monkey, display: RunObserver | None) -> RunSummary:
+    async def main() -> RunSummary:
+        task = asyncio.current_task()
+        loop = asyncio.get_running_loop()
+        if task is not None:
+            loop.add_signal_handler(signal.SIGTERM, task.cancel)
+        return await monkey.run()
+
+    if isinstance(display, ProgressDisplay):
+        with display:
+            return asyncio.run(main())
+    return asyncio.run(main())
+
+
+def _close_sentry() -> None:
+    spool = close_sentry()
+    if spool is not None:
+        _logger.info(
+            "Envelopes written to spool",
+            spool=str(spool.directory),
+            envelopes=spool.written,
+        )
+
+
+def main() -> None:
+    """Run the ``nbsentry`` command."""
+    app(prog_name="nbsentry")
+
+
+if __name__ == "__main__":
+    main()

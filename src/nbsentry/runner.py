@@ -1,0 +1,311 @@
+"""Execution of one notebook on a fresh kernel, cell by cell."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from contextlib import AsyncExitStack
+from typing import TYPE_CHECKING, Any, Protocol
+
+import structlog
+
+from .exceptions import InvalidNotebookError, KernelStartError
+from .execution import ExecuteOutcome, OutcomeStatus
+from .models import CellResult, CellStatus, KernelError, NotebookResult
+from .notebooks import CodeCell, Notebook, NotebookFile, load_notebook
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from .backends.base import Kernel, KernelBackend
+    from .sentry import CellTrace, NotebookTrace, PhaseTrace, Telemetry
+
+__all__ = [
+    "DEFAULT_KERNEL",
+    "REPORT_VERSION",
+    "NotebookExecutor",
+    "RunObserver",
+]
+
+DEFAULT_KERNEL = "python3"
+"""Kernel used when neither the options nor the notebook name one."""
+
+REPORT_VERSION = 1
+"""Version of the ``nbsentry`` request metadata and kernel reports."""
+
+_logger = structlog.get_logger("nbsentry")
+
+
+class RunObserver(Protocol):
+    """Receiver of progress updates, such as a progress bar."""
+
+    def notebook_started(self, notebook: Notebook) -> None:
+        """Note that a notebook starts, with its code cells known."""
+
+    def cell_finished(self, notebook: Notebook, result: CellResult) -> None:
+        """Note that a cell finished, was skipped or was left out."""
+
+    def notebook_finished(self, result: NotebookResult) -> None:
+        """Note that a notebook finished."""
+
+
+class NotebookExecutor:
+    """Run notebooks on fresh kernels and report them to Sentry.
+
+    Parameters
+    ----------
+    backend
+        Where kernels run.
+    telemetry
+        The monkey's Sentry state.
+    kernel_name
+        Kernel for every notebook; default each notebook's kernelspec.
+    cell_timeout
+        Seconds before a cell is interrupted, or `None` for no limit.
+    execution_idle_time
+        Seconds to wait between cells.
+    working_directory
+        Kernel working directory; default each notebook's folder.
+    kernel_integrations
+        Whether to ask the kernel extension to forward spans recorded by
+        sentry-sdk's integrations inside the kernel.
+    observer
+        Receiver of progress updates.
+    """
+
+    def __init__(
+        self,
+        backend: KernelBackend,
+        telemetry: Telemetry,
+        *,
+        kernel_name: str | None = None,
+        cell_timeout: float | None = None,
+        execution_idle_time: float = 0.0,
+        working_directory: Path | None = None,
+        kernel_integrations: bool = False,
+        observer: RunObserver | None = None,
+    ) -> None:
+        self.backend = backend
+        self.telemetry = telemetry
+        self.kernel_name = kernel_name
+        self.cell_timeout = cell_timeout
+        self.execution_idle_time = execution_idle_time
+        self.working_directory = working_directory
+        self.kernel_integrations = kernel_integrations
+        self.observer = observer
+
+    def kernel_for(self, notebook: Notebook) -> str:
+        """Return the kernel name a notebook runs on."""
+        return self.kernel_name or notebook.kernel_name or DEFAULT_KERNEL
+
+    def cwd_for(self, file: NotebookFile) -> Path:
+        """Return the working directory of a notebook's kernel."""
+        return self.working_directory or file.path.parent
+
+    async def run(
+        self, phase: PhaseTrace, file: NotebookFile
+    ) -> NotebookResult:
+        """Run one notebook in a transaction of its own.
+
+        Parameters
+        ----------
+        phase
+            The iteration the notebook belongs to.
+        file
+            The notebook to run.
+
+        Returns
+        -------
+        NotebookResult
+            What happened to each code cell.
+        """
+        started = time.monotonic()
+        result = NotebookResult(name=file.name)
+        try:
+            notebook = load_notebook(file)
+        except InvalidNotebookError as exc:
+            with self.telemetry.notebook(phase, file.name, None) as trace:
+                trace.capture_failure(
+                    exception_type=type(exc).__name__, value=exc.message
+                )
+            result.error = exc.message
+            _logger.warning(
+                "Notebook invalid", notebook=file.name, error=exc.message
+            )
+            self._finish(result, started)
+            return result
+        kernel_name = self.kernel_for(notebook)
+        result.kernel = kernel_name
+        if self.observer:
+            self.observer.notebook_started(notebook)
+        # The kernel stops after the transaction is sent.
+        async with AsyncExitStack() as stack:
+            with self.telemetry.notebook(
+                phase, file.name, kernel_name
+            ) as trace:
+                kernel = await self._acquire(stack, trace, notebook, result)
+                if kernel is not None:
+                    await self._run_cells(notebook, kernel, trace, result)
+        self._finish(result, started)
+        return result
+
+    def _finish(self, result: NotebookResult, started: float) -> None:
+        result.duration = time.monotonic() - started
+        failure = result.first_failure
+        _logger.info(
+            "Notebook finished",
+            notebook=result.name,
+            status=result.status.value,
+            cells_run=result.cells_run,
+            duration=round(result.duration, 3),
+            failed_cell=failure.cell.cell_id if failure else None,
+        )
+        if self.observer:
+            self.observer.notebook_finished(result)
+
+    async def _acquire(
+        self,
+        stack: AsyncExitStack,
+        trace: NotebookTrace,
+        notebook: Notebook,
+        result: NotebookResult,
+    ) -> Kernel | None:
+        kernel_name = self.kernel_for(notebook)
+        cwd = self.cwd_for(notebook.file)
+        with trace.span("nbsentry.kernel.acquire", kernel_name):
+            try:
+                return await stack.enter_async_context(
+                    self.backend.kernel(kernel_name, cwd)
+                )
+            except KernelStartError as exc:
+                trace.capture_failure(
+                    exception_type=type(exc).__name__,
+                    value=exc.message,
+                    context={"kernel": kernel_name},
+                )
+                result.error = exc.message
+                _logger.warning(
+                    "Kernel start failed",
+                    notebook=notebook.name,
+                    kernel=kernel_name,
+                    error=exc.message,
+                )
+                return None
+
+    async def _run_cells(
+        self,
+        notebook: Notebook,
+        kernel: Kernel,
+        trace: NotebookTrace,
+        result: NotebookResult,
+    ) -> None:
+        stopped = False
+        executed = 0
+        for cell in notebook.cells:
+            if stopped:
+                cell_result = CellResult(cell, CellStatus.not_run)
+            elif cell.skip:
+                cell_result = CellResult(cell, CellStatus.skipped)
+            else:
+                if executed and self.execution_idle_time:
+                    await asyncio.sleep(self.execution_idle_time)
+                executed += 1
+                cell_result = await self._run_cell(
+                    notebook, kernel, trace, cell
+                )
+                stopped = cell_result.status.is_failure
+            result.cells.append(cell_result)
+            if self.observer:
+                self.observer.cell_finished(notebook, cell_result)
+
+    async def _run_cell(
+        self,
+        notebook: Notebook,
+        kernel: Kernel,
+        trace: NotebookTrace,
+        cell: CodeCell,
+    ) -> CellResult:
+        with trace.cell(cell) as cell_trace:
+            metadata = self._metadata(notebook, cell, cell_trace)
+            started = time.perf_counter()
+            outcome = await kernel.execute(
+                cell.source, metadata, timeout=self.cell_timeout
+            )
+            duration = time.perf_counter() - started
+            return self._judge(cell_trace, outcome, duration)
+
+    def _metadata(
+        self, notebook: Notebook, cell: CodeCell, cell_trace: CellTrace
+    ) -> dict[str, Any]:
+        request: dict[str, Any] = {"version": REPORT_VERSION}
+        request.update(cell_trace.propagation_metadata())
+        request["notebook"] = notebook.name
+        request["cell_id"] = cell.cell_id
+        request["cell_number"] = cell.number
+        request["integrations"] = self.kernel_integrations
+        return {"cellId": cell.cell_id, "nbsentry": request}
+
+    def _judge(
+        self, cell_trace: CellTrace, outcome: ExecuteOutcome, duration: float
+    ) -> CellResult:
+        cell = cell_trace.cell
+        trace = cell_trace.notebook
+        cell_trace.set_data("cell.status", outcome.status.value)
+        if outcome.execution_count is not None:
+            cell_trace.set_data(
+                "cell.execution_count", outcome.execution_count
+            )
+        if outcome.status is OutcomeStatus.ok:
+            cell_trace.set_status("ok")
+            return CellResult(cell, CellStatus.passed, duration)
+        error = outcome.error
+        if outcome.status is OutcomeStatus.timed_out:
+            status = CellStatus.timed_out
+            exception_type = "CellTimeoutError"
+            message = (
+                f"Cell {cell.label} timed out after {self.cell_timeout:g} s"
+                " and was interrupted"
+            )
+            if not outcome.kernel_responsive:
+                message += "; the kernel did not respond to the interrupt"
+            cell_trace.set_status("deadline_exceeded")
+        elif outcome.status is OutcomeStatus.died:
+            status = CellStatus.kernel_died
+            exception_type = "KernelDiedError"
+            message = f"Kernel died while running cell {cell.label}"
+            cell_trace.set_status("internal_error")
+        else:
+            if error is None:
+                error = KernelError(
+                    "ExecutionAborted", "The kernel aborted the request", ""
+                )
+            if cell.raises_exception:
+                cell_trace.set_status("ok")
+                cell_trace.set_data("cell.expected_error", error.ename)
+                return CellResult(
+                    cell, CellStatus.expected_error, duration, error
+                )
+            status = CellStatus.failed
+            exception_type = error.ename
+            message = error.evalue
+            cell_trace.set_status("internal_error")
+        context: dict[str, Any] = {}
+        if outcome.execution_count is not None:
+            context["execution_count"] = outcome.execution_count
+        trace.capture_failure(
+            exception_type=exception_type,
+            value=message,
+            cell=cell,
+            traceback=error.traceback if error else None,
+            context=context,
+        )
+        summary = f"{exception_type}: {message}"
+        _logger.warning(
+            "Cell failed",
+            notebook=trace.name,
+            cell=cell.cell_id,
+            cell_number=cell.label,
+            status=status.value,
+            error=summary,
+        )
+        return CellResult(cell, status, duration, error, summary)

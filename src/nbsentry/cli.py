@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from typing import TYPE_CHECKING, Annotated, Any
+from pathlib import Path  # noqa: TC003 - typer reads annotations at runtime
+from typing import Annotated, Any
 
 import structlog
 import typer
@@ -24,9 +25,6 @@ from .logs import LogFormat, configure_logging
 from .runner import NotebookExecutor, RunObserver
 from .sentry import Telemetry, close_sentry, init_sentry
 from .summary import ProgressDisplay, render_summary
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 __all__ = ["app", "main"]
 

@@ -26,7 +26,7 @@ class _StderrLogger:
     """
 
     def msg(self, message: str) -> None:
-        pass
+        print(message, file=sys.stderr, flush=True)  # noqa: T201
 
     log = debug = info = warn = warning = msg
     error = critical = exception = fatal = msg

@@ -131,7 +131,7 @@ def find_notebooks(
         else:
             candidates = [
                 (path, path.relative_to(given).as_posix())
-                for path in given.rglob("*.ipynb")
+                for path in sorted(given.rglob("*.ipynb"))
                 if _CHECKPOINTS not in path.relative_to(given).parts
                 and path.is_file()
             ]

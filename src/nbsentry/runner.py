@@ -11,6 +11,12 @@ import structlog
 
 from .exceptions import InvalidNotebookError, KernelStartError
 from .execution import ExecuteOutcome, OutcomeStatus
+from .kernel_reports import (
+    CellReports,
+    TimeWindow,
+    breadcrumbs,
+    exception_values,
+)
 from .models import CellResult, CellStatus, KernelError, NotebookResult
 from .notebooks import CodeCell, Notebook, NotebookFile, load_notebook
 
@@ -32,6 +38,9 @@ DEFAULT_KERNEL = "python3"
 
 REPORT_VERSION = 1
 """Version of the ``nbsentry`` request metadata and kernel reports."""
+
+_REPLIED = frozenset({CellStatus.passed, CellStatus.failed})
+"""Cell outcomes after which a kernel with the extension has reported."""
 
 _logger = structlog.get_logger("nbsentry")
 
@@ -201,6 +210,7 @@ class NotebookExecutor:
     ) -> None:
         stopped = False
         executed = 0
+        reported = False
         for cell in notebook.cells:
             if stopped:
                 cell_result = CellResult(cell, CellStatus.not_run)
@@ -210,10 +220,22 @@ class NotebookExecutor:
                 if executed and self.execution_idle_time:
                     await asyncio.sleep(self.execution_idle_time)
                 executed += 1
-                cell_result = await self._run_cell(
+                cell_result, reports = await self._run_cell(
                     notebook, kernel, trace, cell
                 )
                 stopped = cell_result.status.is_failure
+                if reports.received:
+                    reported = True
+                elif not reported and cell_result.status in _REPLIED:
+                    # Warn once per kernel: later cells would say the same.
+                    reported = True
+                    _logger.warning(
+                        "Kernel extension sent no report; falling back to"
+                        " text tracebacks",
+                        notebook=notebook.name,
+                        kernel=kernel.name,
+                        cell=cell.cell_id,
+                    )
             result.cells.append(cell_result)
             if self.observer:
                 self.observer.cell_finished(notebook, cell_result)
@@ -224,15 +246,28 @@ class NotebookExecutor:
         kernel: Kernel,
         trace: NotebookTrace,
         cell: CodeCell,
-    ) -> CellResult:
+    ) -> tuple[CellResult, CellReports]:
         with trace.cell(cell) as cell_trace:
             metadata = self._metadata(notebook, cell, cell_trace)
+            sent = time.time()
             started = time.perf_counter()
             outcome = await kernel.execute(
                 cell.source, metadata, timeout=self.cell_timeout
             )
             duration = time.perf_counter() - started
-            return self._judge(cell_trace, outcome, duration)
+            reports = CellReports.collect(
+                outcome,
+                trace_id=cell_trace.trace_id,
+                cell_id=cell.cell_id,
+                notebook=notebook.name,
+                window=TimeWindow(sent, time.time()),
+            )
+            cell_trace.add_kernel_spans(reports.spans)
+            if reports.rejected:
+                cell_trace.set_data(
+                    "nbsentry.rejected_reports", reports.rejected
+                )
+            return self._judge(cell_trace, outcome, duration, reports), reports
 
     def _metadata(
         self, notebook: Notebook, cell: CodeCell, cell_trace: CellTrace
@@ -246,7 +281,11 @@ class NotebookExecutor:
         return {"cellId": cell.cell_id, "nbsentry": request}
 
     def _judge(
-        self, cell_trace: CellTrace, outcome: ExecuteOutcome, duration: float
+        self,
+        cell_trace: CellTrace,
+        outcome: ExecuteOutcome,
+        duration: float,
+        reports: CellReports,
     ) -> CellResult:
         cell = cell_trace.cell
         trace = cell_trace.notebook
@@ -259,6 +298,9 @@ class NotebookExecutor:
             cell_trace.set_status("ok")
             return CellResult(cell, CellStatus.passed, duration)
         error = outcome.error
+        final = reports.final
+        chain = final.exception.values if final and final.exception else ()
+        values = exception_values(chain, cell_trace.notebook.name) or None
         if outcome.status is OutcomeStatus.timed_out:
             status = CellStatus.timed_out
             exception_type = "CellTimeoutError"
@@ -269,11 +311,13 @@ class NotebookExecutor:
             if not outcome.kernel_responsive:
                 message += "; the kernel did not respond to the interrupt"
             cell_trace.set_status("deadline_exceeded")
+            values = _timeout_values(message, values)
         elif outcome.status is OutcomeStatus.died:
             status = CellStatus.kernel_died
             exception_type = "KernelDiedError"
             message = f"Kernel died while running cell {cell.label}"
             cell_trace.set_status("internal_error")
+            values = None
         else:
             if error is None:
                 error = KernelError(
@@ -298,6 +342,8 @@ class NotebookExecutor:
             cell=cell,
             traceback=error.traceback if error else None,
             context=context,
+            exception_values=values,
+            breadcrumbs=breadcrumbs(reports),
         )
         summary = f"{exception_type}: {message}"
         _logger.warning(
@@ -309,3 +355,21 @@ class NotebookExecutor:
             error=summary,
         )
         return CellResult(cell, status, duration, error, summary)
+
+
+def _timeout_values(
+    message: str, interrupted: list[dict[str, Any]] | None
+) -> list[dict[str, Any]]:
+    """Build the exception of a timeout, with the interrupted line's stack.
+
+    The kernel reports a KeyboardInterrupt whose frames end at the line
+    that was running; those frames become the timeout's stack trace.
+    """
+    value: dict[str, Any] = {
+        "type": "CellTimeoutError",
+        "value": message,
+        "mechanism": {"type": "nbsentry", "handled": False},
+    }
+    if interrupted and "stacktrace" in interrupted[-1]:
+        value["stacktrace"] = interrupted[-1]["stacktrace"]
+    return [value]

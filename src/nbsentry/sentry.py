@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from sentry_sdk._types import Event
 
     from .config import RunConfig
+    from .kernel_reports import KernelSpan
     from .notebooks import CodeCell
 
 __all__ = [
@@ -173,6 +174,7 @@ class CellTrace:
     """The cell span, or `None` past the span limit."""
 
     notebook: NotebookTrace
+    _ends: dict[int, float] = field(default_factory=dict, repr=False)
 
     def propagation_metadata(self) -> dict[str, str]:
         """Return trace headers that make kernel spans children of the cell.
@@ -202,6 +204,76 @@ class CellTrace:
         """Set a value in the cell span's data."""
         if self.span is not None:
             self.span.set_data(key, value)
+
+    @property
+    def trace_id(self) -> str:
+        """Trace id sent to the kernel with the cell's request."""
+        return (self.span or self.notebook.transaction).trace_id
+
+    def add_kernel_spans(self, spans: list[KernelSpan]) -> None:
+        """Record spans reported by the kernel as children of the cell.
+
+        The ``nbsentry.kernel.execute`` span, if present, comes first and
+        becomes the parent of the kernel's top-level spans. Spans past the
+        transaction's span limit are counted as omitted.
+
+        Parameters
+        ----------
+        spans
+            Kernel spans with times already on the runner's clock.
+        """
+        if self.span is None:
+            self.notebook.omitted_spans += len(spans)
+            return
+        kept = spans[: self.notebook.reserve_spans(len(spans))]
+        top: Span = self.span
+        if kept and kept[0].op == "nbsentry.kernel.execute":
+            top = self._start_kernel_span(self.span, kept.pop(0))
+        created = self._place_kernel_spans(top, kept)
+        for span in [top, *created]:
+            if span is not self.span:
+                span.finish(end_timestamp=self._ends.pop(id(span)))
+
+    def _place_kernel_spans(
+        self, top: Span, spans: list[KernelSpan]
+    ) -> list[Span]:
+        created: dict[str, Span] = {}
+        pending = spans
+        # Parents finish after their children, so a report may list a
+        # child first: place spans whose parent exists, until none is left.
+        while pending:
+            waiting = []
+            for item in pending:
+                if item.parent_span_id is None:
+                    parent: Span | None = top
+                else:
+                    parent = created.get(item.parent_span_id)
+                if parent is None:
+                    waiting.append(item)
+                else:
+                    created[item.span_id] = self._start_kernel_span(
+                        parent, item
+                    )
+            if len(waiting) == len(pending):
+                # Parents that were never reported: attach to the top.
+                for item in waiting:
+                    created[item.span_id] = self._start_kernel_span(top, item)
+                break
+            pending = waiting
+        return list(created.values())
+
+    def _start_kernel_span(self, parent: Span, item: KernelSpan) -> Span:
+        span = parent.start_child(
+            op=item.op,
+            name=item.description,
+            start_timestamp=item.start,
+            origin="auto.nbsentry.kernel",
+        )
+        span.set_status(item.status)
+        for key, value in item.data.items():
+            span.set_data(key, value)
+        self._ends[id(span)] = item.end
+        return span
 
 
 @dataclass
@@ -271,6 +343,8 @@ class NotebookTrace:
         cell: CodeCell | None = None,
         traceback: str | None = None,
         context: Mapping[str, Any] | None = None,
+        exception_values: list[dict[str, Any]] | None = None,
+        breadcrumbs: list[dict[str, Any]] | None = None,
     ) -> str | None:
         """Send one error event for a failure in this notebook.
 
@@ -286,6 +360,12 @@ class NotebookTrace:
             Full traceback text, sent as an attachment.
         context
             More values for the event's ``notebook`` context.
+        exception_values
+            Sentry exception values with stack frames, from the kernel
+            extension; by default one value without frames is built from
+            ``exception_type`` and ``value``.
+        breadcrumbs
+            Breadcrumbs recorded in the kernel during the cell.
 
         Returns
         -------
@@ -299,20 +379,21 @@ class NotebookTrace:
             details["cell_id"] = cell.cell_id
             details["cell_number"] = cell.number
         details.update(context or {})
+        values = exception_values or [
+            {
+                "type": exception_type,
+                "value": value,
+                "mechanism": {"type": "nbsentry", "handled": False},
+            }
+        ]
         event: dict[str, Any] = {
             "level": "error",
             "logger": "nbsentry",
-            "exception": {
-                "values": [
-                    {
-                        "type": exception_type,
-                        "value": value,
-                        "mechanism": {"type": "nbsentry", "handled": False},
-                    }
-                ]
-            },
+            "exception": {"values": values},
             "contexts": {"notebook": details},
         }
+        if breadcrumbs:
+            event["breadcrumbs"] = {"values": breadcrumbs}
         fingerprint = [
             "{{ default }}",
             self.telemetry.flock,

@@ -1,0 +1,272 @@
+"""Turn a cell's kernel reports into spans, exceptions and breadcrumbs.
+
+The kernel's clock is not the runner's: a remote kernel may be seconds
+off. Kernel timestamps are shifted as a whole so that the kernel's own
+execution window fits the runner's request window, then each one is
+clamped into that window, so no kernel span starts before its cell span
+or ends after it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+from .exceptions import ReportRejectedError
+from .report import KernelReport, parse_report
+
+if TYPE_CHECKING:
+    from .execution import ExecuteOutcome
+    from .report import ExceptionValue, Frame
+
+__all__ = [
+    "CellReports",
+    "KernelSpan",
+    "TimeWindow",
+    "breadcrumbs",
+    "exception_values",
+    "frame_filename",
+]
+
+_logger = structlog.get_logger("nbsentry")
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """Runner wall-clock times between sending a request and its reply."""
+
+    start: float
+    end: float
+
+    def clamp(self, timestamp: float) -> float:
+        """Move a timestamp into the window."""
+        return min(max(timestamp, self.start), self.end)
+
+
+@dataclass(frozen=True)
+class KernelSpan:
+    """A kernel span with times on the runner's clock."""
+
+    span_id: str
+    parent_span_id: str | None
+    op: str
+    description: str | None
+    start: float
+    end: float
+    status: str
+    data: dict[str, Any]
+
+
+@dataclass
+class CellReports:
+    """Reports accepted for one cell, and what was rejected.
+
+    Parameters
+    ----------
+    final
+        The final report, if one arrived and was valid.
+    spans
+        Spans of every accepted report, partial ones first.
+    rejected
+        Number of reports dropped.
+    """
+
+    final: KernelReport | None = None
+    spans: list[KernelSpan] = field(default_factory=list)
+    rejected: int = 0
+    received: int = 0
+    shift: float = 0.0
+    """Seconds added to kernel times to put them on the runner's clock."""
+
+    @classmethod
+    def collect(
+        cls,
+        outcome: ExecuteOutcome,
+        *,
+        trace_id: str,
+        cell_id: str,
+        notebook: str,
+        window: TimeWindow,
+    ) -> CellReports:
+        """Validate the reports of a request and place their spans.
+
+        Each rejected report is logged once, with the reason, and counted.
+
+        Parameters
+        ----------
+        outcome
+            The request's outcome, with raw reports.
+        trace_id
+            Trace id the runner sent with the request.
+        cell_id
+            Cell id the runner sent with the request.
+        notebook
+            Notebook name, for log lines.
+        window
+            When the runner sent the request and saw it complete.
+        """
+        result = cls(received=len(outcome.reports))
+        accepted: list[KernelReport] = []
+        for data in outcome.reports:
+            try:
+                report = parse_report(
+                    data,
+                    msg_id=outcome.msg_id,
+                    trace_id=trace_id,
+                    cell_id=cell_id,
+                )
+                if report.kind == "final" and result.final is not None:
+                    msg = "second final report for the cell"
+                    raise ReportRejectedError(msg)  # noqa: TRY301
+            except ReportRejectedError as exc:
+                result.rejected += 1
+                _logger.warning(
+                    "Kernel report rejected",
+                    notebook=notebook,
+                    cell=cell_id,
+                    reason=exc.reason,
+                )
+                continue
+            accepted.append(report)
+            if report.kind == "final":
+                result.final = report
+        if accepted:
+            shift = result.shift = _clock_shift(accepted, window)
+            seen: set[str] = set()
+            for report in accepted:
+                for span in report.spans:
+                    if span.span_id in seen:
+                        continue
+                    seen.add(span.span_id)
+                    result.spans.append(
+                        KernelSpan(
+                            span_id=span.span_id,
+                            parent_span_id=span.parent_span_id,
+                            op=span.op,
+                            description=span.description,
+                            start=window.clamp(span.start + shift),
+                            end=window.clamp(span.end + shift),
+                            status=span.status,
+                            data=dict(span.data),
+                        )
+                    )
+            if result.final is not None and result.final.end is not None:
+                result.spans.insert(
+                    0,
+                    KernelSpan(
+                        span_id="",
+                        parent_span_id=None,
+                        op="nbsentry.kernel.execute",
+                        description="execution in the kernel",
+                        start=window.clamp(result.final.start + shift),
+                        end=window.clamp(result.final.end + shift),
+                        status="ok"
+                        if result.final.status == "ok"
+                        else "internal_error",
+                        data={"execution_count": result.final.execution_count},
+                    ),
+                )
+        return result
+
+
+def _clock_shift(reports: list[KernelReport], window: TimeWindow) -> float:
+    """Return the seconds to add to kernel times to fit the window."""
+    start = min(r.start for r in reports)
+    ends = [r.end for r in reports if r.end is not None]
+    ends.extend(s.end for r in reports for s in r.spans)
+    end = max(ends, default=start)
+    if start < window.start:
+        return window.start - start
+    if end > window.end:
+        return max(window.end - end, window.start - start)
+    return 0.0
+
+
+def frame_filename(notebook: str, cell_id: str) -> str:
+    """Return the file name that stands for a cell in stack traces."""
+    return f"{notebook}#cell={cell_id}"
+
+
+def exception_values(
+    values: tuple[ExceptionValue, ...] | list[ExceptionValue],
+    notebook: str,
+) -> list[dict[str, Any]]:
+    """Build Sentry exception values from a report's exception chain.
+
+    Parameters
+    ----------
+    values
+        The chain, the outermost exception last.
+    notebook
+        Notebook name, used in the file name of cell frames.
+
+    Returns
+    -------
+    list of dict
+        Values for an event's ``exception.values``.
+    """
+    built = []
+    for value in values:
+        entry: dict[str, Any] = {
+            "type": value.type,
+            "value": value.value,
+            "module": value.module,
+            "mechanism": {
+                "type": "nbsentry",
+                "handled": False,
+                "exception_id": value.mechanism.exception_id,
+                "is_exception_group": value.mechanism.is_exception_group,
+            },
+        }
+        if value.mechanism.parent_id is not None:
+            entry["mechanism"]["parent_id"] = value.mechanism.parent_id
+        if value.mechanism.source is not None:
+            entry["mechanism"]["source"] = value.mechanism.source
+        if value.frames:
+            entry["stacktrace"] = {
+                "frames": [_frame(frame, notebook) for frame in value.frames]
+            }
+        built.append(entry)
+    return built
+
+
+def _frame(frame: Frame, notebook: str) -> dict[str, Any]:
+    result: dict[str, Any] = {
+        "function": frame.function,
+        "lineno": frame.lineno,
+        "in_app": frame.in_app,
+        "pre_context": list(frame.pre_context),
+        "post_context": list(frame.post_context),
+    }
+    if frame.cell_id is not None:
+        # The runner names the file itself rather than trust the kernel.
+        name = frame_filename(notebook, frame.cell_id)
+        result["filename"] = name
+        result["abs_path"] = name
+        result["in_app"] = True
+    else:
+        result["filename"] = frame.filename
+        result["abs_path"] = frame.filename
+        if frame.module is not None:
+            result["module"] = frame.module
+    if frame.context_line is not None:
+        result["context_line"] = frame.context_line
+    return result
+
+
+def breadcrumbs(reports: CellReports) -> list[dict[str, Any]]:
+    """Build Sentry breadcrumbs from the final report's records."""
+    if reports.final is None:
+        return []
+    return [
+        {
+            "timestamp": crumb.timestamp + reports.shift,
+            "category": crumb.category,
+            "level": crumb.level,
+            "message": crumb.message,
+            "type": "default",
+        }
+        for crumb in reports.final.breadcrumbs
+    ]

@@ -50,7 +50,9 @@ def _root() -> None:
 
 
 def _usage_error(message: str) -> typer.Exit:
-    Console(stderr=True).print(f"[red]Error:[/] {message}", highlight=False)
+    Console(stderr=True).print(
+        f"[red]Error:[/] {message}", highlight=False, soft_wrap=True
+    )
     return typer.Exit(EXIT_USAGE)
 
 
@@ -235,7 +237,10 @@ def _run(settings: RunConfig) -> int:
             "image": backend.image,
         },
     )
+    # Off a terminal rich assumes 80 columns; a log file can take more.
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=max(console.width, 120))
     display = ProgressDisplay(console) if console.is_terminal else None
     executor = NotebookExecutor(
         backend,

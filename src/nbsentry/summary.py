@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Self
 
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -92,15 +93,6 @@ def render_summary(results: list[NotebookResult]) -> Table:
     results
         Every notebook result, in the order they ran.
     """
-    table = Table(title="nbsentry summary")
-    table.add_column("Notebook")
-    table.add_column("Status")
-    table.add_column("Runs", justify="right")
-    table.add_column("Failed", justify="right")
-    table.add_column("Cells run", justify="right")
-    table.add_column("Duration (s)", justify="right")
-    table.add_column("Failing cell")
-    table.add_column("Error", overflow="fold")
     latest: dict[str, NotebookResult] = {}
     runs: dict[str, int] = {}
     failures: dict[str, int] = {}
@@ -109,23 +101,37 @@ def render_summary(results: list[NotebookResult]) -> Table:
         runs[result.name] = runs.get(result.name, 0) + 1
         if result.status is NotebookStatus.failed:
             failures[result.name] = failures.get(result.name, 0) + 1
+    repeated = any(count > 1 for count in runs.values())
+    table = Table(title="nbsentry summary", title_justify="left")
+    table.add_column("Notebook", overflow="fold", ratio=2)
+    table.add_column("Status", no_wrap=True)
+    if repeated:
+        table.add_column("Runs", justify="right", no_wrap=True)
+        table.add_column("Failed", justify="right", no_wrap=True)
+    table.add_column("Cells", justify="right", no_wrap=True)
+    table.add_column("Seconds", justify="right", no_wrap=True)
+    table.add_column("First failure", overflow="fold", ratio=3)
     for name in sorted(latest):
         result = latest[name]
-        failure = result.first_failure
-        failing_cell = ""
-        error = result.error or ""
-        if failure is not None:
-            failing_cell = f"{failure.cell.label} {failure.cell.cell_id}"
-            error = failure.message or ""
         passed = result.status is NotebookStatus.passed
-        table.add_row(
-            name,
-            "[green]passed[/]" if passed else "[red]failed[/]",
-            str(runs[name]),
-            str(failures.get(name, 0)),
+        row = [name, "[green]passed[/]" if passed else "[red]failed[/]"]
+        if repeated:
+            row += [str(runs[name]), str(failures.get(name, 0))]
+        row += [
             str(result.cells_run),
             f"{result.duration:.2f}",
-            failing_cell,
-            error,
-        )
+            _describe_failure(result),
+        ]
+        table.add_row(*row)
     return table
+
+
+def _describe_failure(result: NotebookResult) -> str:
+    failure = result.first_failure
+    if failure is None:
+        return escape(result.error or "")
+    cell = failure.cell
+    where = cell.label
+    if cell.cell_id != str(cell.number):
+        where += f" ({cell.cell_id})"
+    return escape(f"{where}: {failure.message or failure.status.value}")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
-from pathlib import Path  # noqa: TC003 - typer reads annotations at runtime
+from pathlib import Path
 from typing import Annotated, Any
 
 import structlog
@@ -24,6 +24,7 @@ from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
 from .runner import NotebookExecutor, RunObserver
 from .sentry import Telemetry, close_sentry, init_sentry
+from .spool import send_spool
 from .summary import ProgressDisplay, render_summary
 
 __all__ = ["app", "main"]
@@ -216,6 +217,51 @@ def run(
         raise _usage_error(msg)
     status = _run(settings)
     raise typer.Exit(status)
+
+
+@app.command("send-spool")
+def send_spool_command(
+    dsn: Annotated[
+        str | None,
+        typer.Option(
+            envvar="SENTRY_DSN",
+            show_envvar=True,
+            help="Sentry DSN to send to.",
+        ),
+    ] = None,
+    spool: Annotated[
+        Path, typer.Option(help="Spool folder written by 'nbsentry run'.")
+    ] = Path(".nbsentry/spool"),
+    log_level: Annotated[
+        str, typer.Option(help="debug, info, warning or error.")
+    ] = "info",
+) -> None:
+    """Send the envelopes that a run without a DSN wrote to the spool.
+
+    Each envelope is deleted once Sentry accepts it. Exits with 0 when the
+    spool is empty afterwards, 1 when envelopes remain or were rejected,
+    and 2 for invalid options.
+    """
+    configure_logging(level=log_level)
+    if not dsn:
+        msg = "Missing DSN: pass --dsn or set SENTRY_DSN"
+        raise _usage_error(msg)
+    if not spool.is_dir():
+        msg = f"Spool folder not found: {spool}"
+        raise _usage_error(msg)
+    try:
+        summary = asyncio.run(send_spool(spool, dsn))
+    except ConfigError as exc:
+        raise _usage_error(str(exc)) from None
+    _logger.info(
+        "Spool sent",
+        spool=str(spool),
+        sent=summary.sent,
+        rejected=summary.rejected,
+        remaining=summary.remaining,
+    )
+    failed = summary.rejected or summary.remaining
+    raise typer.Exit(EXIT_FAILED if failed else 0)
 
 
 def _run(settings: RunConfig) -> int:

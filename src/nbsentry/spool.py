@@ -1,21 +1,36 @@
-"""A sentry-sdk transport that writes envelopes to a spool directory."""
+"""Spool directory: envelopes written when no DSN is set, sent later."""
 
 from __future__ import annotations
 
+import importlib.metadata
+import json
 import threading
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import structlog
+from sentry_sdk.consts import EndpointType
 from sentry_sdk.transport import Transport
+from sentry_sdk.utils import BadDsn, Dsn
+
+from .exceptions import ConfigError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
     from sentry_sdk.envelope import Envelope
 
-__all__ = ["SpoolTransport", "spool_files"]
+__all__ = [
+    "SendSummary",
+    "SpoolTransport",
+    "envelope_endpoint",
+    "send_spool",
+    "spool_files",
+]
 
 _logger = structlog.get_logger("nbsentry")
 
@@ -89,3 +104,148 @@ def spool_files(directory: Path) -> list[Path]:
         for path in directory.iterdir()
         if path.suffix == ".envelope" and not path.name.startswith(".")
     )
+
+
+@dataclass
+class SendSummary:
+    """What sending a spool directory achieved."""
+
+    sent: int = 0
+    rejected: int = 0
+    """Envelopes the server refused; moved to the ``rejected`` folder."""
+
+    remaining: int = 0
+    """Envelopes left in the spool for a later try."""
+
+
+def envelope_endpoint(dsn: str) -> tuple[str, str]:
+    """Return the envelope URL and ``X-Sentry-Auth`` header for a DSN.
+
+    Raises
+    ------
+    ConfigError
+        Raised if the DSN cannot be parsed; the message leaves out the DSN,
+        since it holds a key.
+    """
+    try:
+        auth = Dsn(dsn).to_auth(f"nbsentry/{_version()}")
+    except BadDsn as exc:
+        msg = (
+            f"Invalid DSN: {exc}. Copy it from the Sentry project's"
+            " Client Keys settings."
+        )
+        raise ConfigError(msg) from None
+    return auth.get_api_url(EndpointType.ENVELOPE), auth.to_header()
+
+
+def _version() -> str:
+    try:
+        return importlib.metadata.version("nbsentry")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
+def _restamp(body: bytes) -> bytes:
+    """Set the envelope's ``sent_at`` to now.
+
+    Sentry corrects event times by the gap between ``sent_at`` and the
+    time it receives an envelope, so an envelope sent long after it was
+    written must not carry the time it was written.
+    """
+    header, newline, rest = body.partition(b"\n")
+    headers = json.loads(header)
+    headers["sent_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+    return json.dumps(headers).encode() + newline + rest
+
+
+async def send_spool(
+    directory: Path, dsn: str, *, timeout: float = 30.0
+) -> SendSummary:
+    """Send the envelopes of a spool directory to Sentry, oldest first.
+
+    Each envelope is deleted once the server accepts it. An envelope the
+    server refuses (a 4xx answer other than 429) is moved to the
+    ``rejected`` folder beside the others and logged. A rate limit, a
+    server error or a network failure stops the run, keeping the rest for
+    a later try.
+
+    Parameters
+    ----------
+    directory
+        Spool directory.
+    dsn
+        Sentry DSN to send to.
+    timeout
+        Seconds each request may take.
+
+    Returns
+    -------
+    SendSummary
+        Counts of sent, rejected and remaining envelopes.
+
+    Raises
+    ------
+    ConfigError
+        Raised if the DSN is invalid.
+    """
+    url, auth = envelope_endpoint(dsn)
+    files = spool_files(directory)
+    summary = SendSummary(remaining=len(files))
+    headers = {
+        "Content-Type": "application/x-sentry-envelope",
+        "X-Sentry-Auth": auth,
+    }
+    async with httpx.AsyncClient(timeout=timeout) as client:
+        for path in files:
+            try:
+                body = _restamp(path.read_bytes())
+            except (OSError, ValueError) as exc:
+                _logger.error(  # noqa: TRY400 - the reason is enough
+                    "Cannot read spooled envelope",
+                    path=str(path),
+                    error=str(exc),
+                )
+                _move_rejected(path)
+                summary.rejected += 1
+                summary.remaining -= 1
+                continue
+            try:
+                response = await client.post(
+                    url, content=body, headers=headers
+                )
+            except httpx.HTTPError as exc:
+                _logger.error(  # noqa: TRY400 - the reason is enough
+                    "Sending envelope failed; keeping the rest",
+                    path=str(path),
+                    error=type(exc).__name__,
+                )
+                return summary
+            status = response.status_code
+            if status == 429 or status >= 500:  # noqa: PLR2004 - HTTP codes
+                _logger.error(
+                    "Sentry did not take the envelope; keeping the rest",
+                    path=str(path),
+                    status=status,
+                    retry_after=response.headers.get("Retry-After"),
+                )
+                return summary
+            summary.remaining -= 1
+            if response.is_success:
+                path.unlink()
+                summary.sent += 1
+                continue
+            _logger.error(
+                "Sentry rejected the envelope; moved aside",
+                path=str(path),
+                status=status,
+                reason=response.text[:200],
+            )
+            _move_rejected(path)
+            summary.rejected += 1
+    return summary
+
+
+def _move_rejected(path: Path) -> None:
+    folder = path.parent / "rejected"
+    folder.mkdir(exist_ok=True)
+    path.replace(folder / path.name)

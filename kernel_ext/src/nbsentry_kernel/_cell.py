@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 __all__ = ["CellRecord", "Request", "current_cell", "set_current_cell"]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Request:
     """The ``nbsentry`` object of an execute request, checked."""
 
@@ -53,8 +53,8 @@ class CellRecord:
     request: Request
     """The request this cell runs for."""
 
-    parent: dict[str, Any]
-    """The execute request message, the parent of every report."""
+    packed_parent: bytes
+    """The execute request's header packed as JSON: every report's parent."""
 
     execution_count: int
     """Execution count of the cell."""

@@ -17,7 +17,7 @@ from ._exceptions import (
 )
 from ._limits import MAX_NAME_LENGTH, MAX_SPANS, MAX_TEXT_LENGTH
 from ._partial import PartialReporter
-from ._report import build_report, send_report
+from ._report import ReportSender, build_report
 from ._request import parse_request
 from ._sentry import SentryBridge
 from ._sources import CellRef, CellSources
@@ -40,7 +40,8 @@ class Extension:
     def __init__(self, shell: Any) -> None:
         self.shell = shell
         self.kernel = shell.kernel
-        self.partial = PartialReporter(self.kernel)
+        self._sender = ReportSender(self.kernel)
+        self.partial = PartialReporter(self._sender)
         self._sources = CellSources(shell)
         self._breadcrumbs = BreadcrumbRecorder()
         self._sentry = SentryBridge()
@@ -125,7 +126,7 @@ class Extension:
         self._nested_runs = 0
         cell = CellRecord(
             request=request,
-            parent=parent,
+            packed_parent=self._sender.pack_parent(parent),
             execution_count=number,
             start=time.time(),
         )
@@ -170,7 +171,7 @@ class Extension:
                 breadcrumbs=list(cell.breadcrumbs),
                 exception=exception,
             )
-            send_report(self.kernel, cell.parent, report)
+            self._sender.send(cell.packed_parent, report)
 
     def _describe(
         self, cell: CellRecord, result: Any

@@ -10,13 +10,9 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import TYPE_CHECKING
 
 from ._cell import current_cell
-from ._report import build_report, send_report
-
-if TYPE_CHECKING:
-    from typing import Any
+from ._report import ReportSender, build_report
 
 __all__ = ["DEFAULT_INTERVAL", "PartialReporter"]
 
@@ -31,12 +27,12 @@ class PartialReporter:
 
     Parameters
     ----------
-    kernel
-        The ipykernel kernel whose session and iopub socket send reports.
+    sender
+        The sender of the extension's reports.
     """
 
-    def __init__(self, kernel: Any) -> None:
-        self._kernel = kernel
+    def __init__(self, sender: ReportSender) -> None:
+        self._sender = sender
         self._interval = DEFAULT_INTERVAL
         self._stop = threading.Event()
         self._wake = threading.Event()
@@ -102,4 +98,4 @@ class PartialReporter:
                 breadcrumbs=[],
                 exception=None,
             )
-            send_report(self._kernel, cell.parent, report)
+            self._sender.send(cell.packed_parent, report)

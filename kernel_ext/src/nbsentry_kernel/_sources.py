@@ -23,7 +23,7 @@ __all__ = ["CellRef", "CellSources"]
 _logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class CellRef:
     """The cell that some compiled code came from."""
 

@@ -60,6 +60,9 @@ class NotebookRunner:
         self.executor = executor
         self._queue: Iterator[NotebookFile] = iter(())
         self._pass_size = 0
+        self.completed: list[NotebookResult] = []
+        """Every notebook result so far, across iterations."""
+
         self._random = random.Random()  # noqa: S311 - shuffling, not secrets
 
     def _new_pass(self) -> list[NotebookFile]:
@@ -126,7 +129,9 @@ class NotebookRunner:
         for index, file in enumerate(self._next_files()):
             if index and self.config.notebook_idle_time:
                 await asyncio.sleep(self.config.notebook_idle_time)
-            results.append(await self.executor.run(phase, file))
+            result = await self.executor.run(phase, file)
+            results.append(result)
+            self.completed.append(result)
         return results
 
     async def shutdown(self) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,7 +13,7 @@ import typer
 from rich.console import Console
 
 from .backends.local import LocalBackend
-from .business import Monkey, NotebookRunner, RunSummary
+from .business import Monkey, NotebookRunner
 from .config import (
     NotebookOrder,
     RunConfig,
@@ -22,7 +23,8 @@ from .config import (
 )
 from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
-from .runner import NotebookExecutor, RunObserver
+from .models import NotebookStatus
+from .runner import NotebookExecutor
 from .sentry import Telemetry, close_sentry, init_sentry
 from .spool import send_spool
 from .summary import ProgressDisplay, render_summary
@@ -34,6 +36,9 @@ EXIT_FAILED = 1
 
 EXIT_USAGE = 2
 """Exit status for invalid options or configuration."""
+
+_EXIT_SIGNAL_BASE = 128
+"""Shells report death by signal N as status 128 + N."""
 
 app = typer.Typer(
     help="Run Jupyter notebooks as synthetic users and report to Sentry.",
@@ -298,9 +303,10 @@ def _run(settings: RunConfig) -> int:
         kernel_integrations=settings.kernel_integrations,
         observer=display,
     )
-    monkey = Monkey(settings, NotebookRunner(settings, executor), telemetry)
+    business = NotebookRunner(settings, executor)
+    monkey = Monkey(settings, business, telemetry)
     try:
-        summary = _run_monkey(monkey, display)
+        stopped_by = _run_monkey(monkey, display)
     except ConfigError as exc:
         raise _usage_error(str(exc)) from None
     except KernelStartError as exc:
@@ -308,23 +314,43 @@ def _run(settings: RunConfig) -> int:
         return EXIT_FAILED
     finally:
         _close_sentry()
-    if summary.notebooks:
-        console.print(render_summary(summary.notebooks))
-    return EXIT_FAILED if summary.failed else 0
+    if business.completed:
+        console.print(render_summary(business.completed))
+    if stopped_by is not None:
+        _logger.info("Run stopped by signal", signal=stopped_by.name)
+        return _EXIT_SIGNAL_BASE + stopped_by.value
+    failed = any(r.status is NotebookStatus.failed for r in business.completed)
+    return EXIT_FAILED if failed else 0
 
 
-def _run_monkey(monkey: Monkey, display: RunObserver | None) -> RunSummary:
-    async def main() -> RunSummary:
+def _run_monkey(
+    monkey: Monkey, display: ProgressDisplay | None
+) -> signal.Signals | None:
+    """Run the monkey; return the signal that stopped it, if one did."""
+    received: list[signal.Signals] = []
+
+    def stop(task: asyncio.Task[object], signum: signal.Signals) -> None:
+        received.append(signum)
+        task.cancel()
+
+    async def main() -> None:
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, task.cancel)
-        return await monkey.run()
+            loop.add_signal_handler(signal.SIGTERM, stop, task, signal.SIGTERM)
+        try:
+            await monkey.run()
+        except asyncio.CancelledError:
+            if not received:
+                raise
 
-    if isinstance(display, ProgressDisplay):
-        with display:
-            return asyncio.run(main())
-    return asyncio.run(main())
+    with display or contextlib.nullcontext():
+        try:
+            asyncio.run(main())
+        except KeyboardInterrupt:
+            # asyncio.run cancels the run on Ctrl-C, then raises this.
+            return signal.SIGINT
+    return received[0] if received else None
 
 
 def _close_sentry() -> None:

@@ -10,6 +10,7 @@ to one file.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -129,6 +130,20 @@ def _replace_secrets(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, list):
         return [_replace_secrets(v, secrets) for v in value]
     return value
+
+
+@contextmanager
+def _entered(span: Span) -> Iterator[None]:
+    """Enter a span; a cancelled run ends it as cancelled, not as an error."""
+    cancelled: asyncio.CancelledError | None = None
+    with span:
+        try:
+            yield
+        except asyncio.CancelledError as exc:
+            span.set_status("cancelled")
+            cancelled = exc
+    if cancelled is not None:
+        raise cancelled
 
 
 def _tag(value: str) -> str:
@@ -314,6 +329,7 @@ class NotebookTrace:
             return
         with self.transaction.start_child(op=op, name=description) as span:
             yield span
+            span.set_status("ok")
 
     @contextmanager
     def cell(self, cell: CodeCell) -> Iterator[CellTrace]:
@@ -327,12 +343,13 @@ class NotebookTrace:
             description = cell.label
             if cell.cell_id != str(cell.number):
                 description = f"{cell.label} {cell.cell_id}"
-            with self.transaction.start_child(
+            span = self.transaction.start_child(
                 op="nbsentry.cell", name=description
-            ) as span:
-                span.set_data("cell.id", cell.cell_id)
-                span.set_data("cell.number", cell.number)
-                span.set_data("cell.code", cell.source[:MAX_CODE_LENGTH])
+            )
+            span.set_data("cell.id", cell.cell_id)
+            span.set_data("cell.number", cell.number)
+            span.set_data("cell.code", cell.source[:MAX_CODE_LENGTH])
+            with _entered(span):
                 yield CellTrace(cell, span, self)
 
     def capture_failure(
@@ -526,7 +543,7 @@ class Telemetry:
     def _finishing(
         self, transaction: Span, trace: PhaseTrace | NotebookTrace
     ) -> Iterator[None]:
-        with transaction:
+        with _entered(transaction):
             try:
                 yield
             finally:

@@ -71,6 +71,7 @@ class LocalKernel:
         self._manager = manager
         self._client = client
         self._name = name
+        self._busy = False
 
     @property
     def name(self) -> str:
@@ -101,11 +102,13 @@ class LocalKernel:
             "execute_request", build_execute_content(code), metadata=metadata
         )
         self._client.shell_channel.send(msg)
+        self._busy = True
         collector = ExecutionCollector(msg["header"]["msg_id"])
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         waited = await self._wait(collector, deadline)
         if waited is _Wait.done:
+            self._busy = False
             return collector.outcome()
         if waited is _Wait.died:
             return collector.interrupted(OutcomeStatus.died, responsive=False)
@@ -116,8 +119,9 @@ class LocalKernel:
         waited = await self._wait(collector, loop.time() + INTERRUPT_GRACE)
         if waited is _Wait.died:
             return collector.interrupted(OutcomeStatus.died, responsive=False)
+        self._busy = waited is not _Wait.done
         return collector.interrupted(
-            OutcomeStatus.timed_out, responsive=waited is _Wait.done
+            OutcomeStatus.timed_out, responsive=not self._busy
         )
 
     async def _wait(
@@ -151,10 +155,15 @@ class LocalKernel:
         return _Wait.done
 
     async def stop(self) -> None:
-        """Stop the kernel, killing it if it does not exit in time."""
+        """Stop the kernel; kill it if it is still running a request.
+
+        A kernel that is idle gets a shutdown request and some seconds to
+        exit. One still busy (the run was cancelled, or it ignored an
+        interrupt) would only answer once its cell ends, so it is killed.
+        """
         self._client.stop_channels()
-        alive = await self.is_alive()
-        await self._manager.shutdown_kernel(now=not alive)
+        kill = self._busy or not await self.is_alive()
+        await self._manager.shutdown_kernel(now=kill)
 
 
 class LocalBackend:

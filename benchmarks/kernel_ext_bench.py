@@ -169,6 +169,7 @@ async def main(cells: int, rounds: int) -> None:
         extra_arguments=["--IPKernelApp.extensions=nbsentry_kernel"]
     )
     await managers["without"].start_kernel()
+
     clients = {name: manager.client() for name, manager in managers.items()}
     try:
         for client in clients.values():
@@ -201,10 +202,12 @@ async def main(cells: int, rounds: int) -> None:
             client.stop_channels()
         for manager in managers.values():
             await manager.shutdown_kernel(now=True)
+
     median = {
         name: statistics.median(values) for name, values in times.items()
     }
     rate = {name: 1 / value for name, value in median.items()}
+
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"Machine: {_machine()}, {python}")
     print(

@@ -51,7 +51,7 @@ async def test_subprocess_span_forwarded(fresh_kernel: KernelSession) -> None:
     assert popen["description"].endswith(" -c pass")
     assert prepare["start"] <= popen["start"] <= popen["end"]
     assert popen["end"] <= prepare["end"] + 0.001
-    # The extension's client holds no DSN and is the active one.
+    # The extension's client has no DSN and is the active one.
     state = await fresh_kernel.evaluate(
         "(__import__('sentry_sdk').get_client().dsn,"
         " __import__('sentry_sdk').get_client().is_active())"

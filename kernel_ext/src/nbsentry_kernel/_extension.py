@@ -71,7 +71,7 @@ class Extension:
             _logger.debug("Hook was not registered", extra={"hook": name})
 
     def pre_run_cell(self, info: Any) -> None:
-        """Start recording a cell if its request asks for a report."""
+        """Start recording a cell if its request contains ``nbsentry``."""
         try:
             self._start_cell(info)
         except Exception:
@@ -97,6 +97,7 @@ class Extension:
         shell = self.shell
         parent = self.kernel.get_parent("shell")
         request = parse_request(parent)
+
         # The compiler names the cell's file with the count before the
         # shell increments it, which happens before this hook when the
         # cell is stored in the history.
@@ -112,6 +113,7 @@ class Extension:
             )
         if request is None:
             return
+
         running = current_cell()
         if running is not None:
             if running.request.msg_id == request.msg_id:
@@ -123,6 +125,7 @@ class Extension:
                 extra={"msg_id": running.request.msg_id},
             )
             running.finished = True
+
         self._nested_runs = 0
         cell = CellRecord(
             request=request,

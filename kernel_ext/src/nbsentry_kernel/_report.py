@@ -111,7 +111,7 @@ class ReportSender:
             self._header_prefix = json.dumps(fixed, ensure_ascii=False)[:-1]
 
     def pack_parent(self, parent: dict[str, Any]) -> bytes:
-        """Pack the header of the execute request that reports answer."""
+        """Pack the execute request's header, the parent of its reports."""
         return bytes(self._pack(parent["header"]))
 
     def send(self, packed_parent: bytes, report: dict[str, Any]) -> None:

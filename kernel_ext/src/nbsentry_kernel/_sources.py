@@ -1,12 +1,12 @@
 """Mapping from the file names of compiled cells to the cells they came from.
 
-IPython compiles each cell under a file name that its compiler derives from
-the cell's source (ipykernel 7.4 hashes the raw source; plain IPython also
-uses the execution count), and puts the source in `linecache` under that
-name. A traceback frame therefore names its cell only through that file
-name. Computing a name costs a hash of the whole source in pure Python, so
-cells are queued as they start and their names are computed only when an
-exception needs them.
+IPython compiles each cell under a file name that its compiler derives
+from the cell's source, and puts the source in `linecache` under that
+name. ipykernel 7.4 hashes the raw source, and plain IPython also uses the
+execution count. A traceback frame therefore names its cell only through
+that file name. Computing a name costs a hash of the whole source in pure
+Python, so cells are queued as they start and their names are computed
+only when an exception needs them.
 """
 
 from __future__ import annotations

@@ -29,6 +29,9 @@ class CellStatus(StrEnum):
     skipped = "skipped"
     """Tagged ``skip-execution``, so never sent to the kernel."""
 
+    empty = "empty"
+    """Holds only whitespace, so never sent to the kernel."""
+
     timed_out = "timed-out"
     kernel_died = "kernel-died"
     not_run = "not-run"
@@ -116,5 +119,5 @@ class NotebookResult:
     @property
     def cells_run(self) -> int:
         """Number of cells sent to the kernel."""
-        skipped = {CellStatus.skipped, CellStatus.not_run}
+        skipped = {CellStatus.skipped, CellStatus.empty, CellStatus.not_run}
         return sum(1 for r in self.cells if r.status not in skipped)

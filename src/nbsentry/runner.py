@@ -216,6 +216,10 @@ class NotebookExecutor:
                 cell_result = CellResult(cell, CellStatus.not_run)
             elif cell.skip:
                 cell_result = CellResult(cell, CellStatus.skipped)
+            elif not cell.source.strip():
+                # Like nbclient: the kernel would run nothing and report
+                # nothing, and the cell keeps no execution count.
+                cell_result = CellResult(cell, CellStatus.empty)
             else:
                 if executed and self.execution_idle_time:
                     await asyncio.sleep(self.execution_idle_time)

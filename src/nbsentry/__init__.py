@@ -23,8 +23,7 @@ from .models import (
 )
 from .notebooks import CodeCell, Notebook, NotebookFile, find_notebooks
 from .runner import NotebookExecutor, RunObserver
-from .sentry import Telemetry, init_sentry
-from .spool import SpoolTransport
+from .sentry import SpoolTransport, Telemetry, init_sentry
 
 __all__ = [
     "CellExecutionError",

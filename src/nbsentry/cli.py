@@ -25,8 +25,7 @@ from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
 from .models import NotebookStatus
 from .runner import NotebookExecutor
-from .sentry import Telemetry, close_sentry, init_sentry
-from .spool import send_spool
+from .sentry import Telemetry, close_sentry, init_sentry, send_spool
 from .summary import ProgressDisplay, render_summary
 
 __all__ = ["app", "main"]

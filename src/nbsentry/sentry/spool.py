@@ -17,7 +17,7 @@ from sentry_sdk.consts import EndpointType
 from sentry_sdk.transport import Transport
 from sentry_sdk.utils import BadDsn, Dsn
 
-from .exceptions import ConfigError
+from nbsentry.exceptions import ConfigError
 
 if TYPE_CHECKING:
     from pathlib import Path

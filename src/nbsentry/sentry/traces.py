@@ -1,39 +1,25 @@
-"""Every sentry-sdk call the runner makes.
-
-The runner owns all Sentry state: an isolation scope and a transaction per
-business phase (startup, each iteration, shutdown), a transaction per
-notebook execution in the same trace as its iteration, a span per code
-cell, and error events with fingerprints split by notebook and cell.
-Keeping sentry-sdk behind this one module confines any change of its API
-to one file.
-"""
+"""Notebook transactions, cell spans and error events."""
 
 from __future__ import annotations
 
 import asyncio
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
 import sentry_sdk
 import structlog
-from sentry_sdk.integrations.atexit import AtexitIntegration
-from sentry_sdk.integrations.dedupe import DedupeIntegration
-from sentry_sdk.integrations.excepthook import ExcepthookIntegration
-from sentry_sdk.integrations.modules import ModulesIntegration
-from sentry_sdk.tracing import Span, Transaction
-
-from .spool import SpoolTransport
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
     from sentry_sdk._types import Event
+    from sentry_sdk.tracing import Span
 
-    from .config import RunConfig
-    from .kernel_reports import KernelSpan
-    from .notebooks import CodeCell
+    from nbsentry.kernel_reports import KernelSpan
+    from nbsentry.notebooks import CodeCell
+
+    from .telemetry import Telemetry
 
 __all__ = [
     "MAX_CODE_LENGTH",
@@ -42,9 +28,8 @@ __all__ = [
     "CellTrace",
     "NotebookTrace",
     "PhaseTrace",
-    "Telemetry",
-    "close_sentry",
-    "init_sentry",
+    "entered",
+    "tag_value",
 ]
 
 SPAN_LIMIT = 1000
@@ -59,81 +44,8 @@ MAX_TAG_LENGTH = 200
 _logger = structlog.get_logger("nbsentry")
 
 
-def init_sentry(
-    config: RunConfig, *, secrets: list[str] | None = None
-) -> None:
-    """Start the sentry-sdk client for a CLI run.
-
-    Without a DSN, envelopes go to the spool directory. Integrations that
-    would turn the runner's own logs into events, or put the command line
-    (which may hold the DSN) into events, are left off.
-
-    Parameters
-    ----------
-    config
-        Run settings: DSN, environment, release, spool, traces sampling.
-    secrets
-        Values to filter out of every event, such as tokens.
-    """
-    dsn = config.dsn.get_secret_value() if config.dsn else None
-    hidden = [s for s in (secrets or []) if s]
-    if dsn:
-        hidden.extend(_dsn_keys(dsn))
-    rate = 1.0 if config.traces_sample == "errors" else config.traces_sample
-    options: dict[str, Any] = {
-        "dsn": dsn,
-        "environment": config.environment,
-        "release": config.release,
-        "traces_sample_rate": rate,
-        "default_integrations": False,
-        "integrations": [
-            AtexitIntegration(),
-            DedupeIntegration(),
-            ExcepthookIntegration(),
-            ModulesIntegration(),
-        ],
-        "send_default_pii": False,
-        "before_send": _scrubber(hidden),
-        "before_send_transaction": _scrubber(hidden),
-    }
-    if not dsn:
-        options["transport"] = SpoolTransport(config.spool)
-    sentry_sdk.init(**options)
-
-
-def _dsn_keys(dsn: str) -> list[str]:
-    """Return the secret parts of a DSN: the whole DSN and its keys."""
-    keys = [dsn]
-    userinfo = dsn.partition("://")[2].partition("@")[0]
-    if "@" in dsn.partition("://")[2]:
-        keys.extend(part for part in userinfo.split(":") if part)
-    return keys
-
-
-def _scrubber(secrets: list[str]) -> Any:
-    def scrub(event: Any, _hint: Any) -> Any:
-        if not secrets:
-            return event
-        return _replace_secrets(event, secrets)
-
-    return scrub
-
-
-def _replace_secrets(value: Any, secrets: list[str]) -> Any:
-    if isinstance(value, str):
-        for secret in secrets:
-            if secret in value:
-                value = value.replace(secret, "[Filtered]")
-        return value
-    if isinstance(value, dict):
-        return {k: _replace_secrets(v, secrets) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_replace_secrets(v, secrets) for v in value]
-    return value
-
-
 @contextmanager
-def _entered(span: Span) -> Iterator[None]:
+def entered(span: Span) -> Iterator[None]:
     """Enter a span; a cancelled run ends it as cancelled, not as an error."""
     cancelled: asyncio.CancelledError | None = None
     with span:
@@ -146,27 +58,9 @@ def _entered(span: Span) -> Iterator[None]:
         raise cancelled
 
 
-def _tag(value: str) -> str:
+def tag_value(value: str) -> str:
+    """Make a value fit a Sentry tag: one line of at most 200 characters."""
     return value.replace("\n", " ")[:MAX_TAG_LENGTH]
-
-
-def close_sentry(timeout: float = 10.0) -> SpoolTransport | None:
-    """Send pending envelopes and stop the client started by `init_sentry`.
-
-    Parameters
-    ----------
-    timeout
-        Seconds to wait for pending envelopes.
-
-    Returns
-    -------
-    SpoolTransport or None
-        The spool transport, if envelopes went to a spool directory.
-    """
-    client = sentry_sdk.get_client()
-    transport = client.transport
-    client.close(timeout=timeout)
-    return transport if isinstance(transport, SpoolTransport) else None
 
 
 @dataclass
@@ -335,7 +229,7 @@ class NotebookTrace:
     def cell(self, cell: CodeCell) -> Iterator[CellTrace]:
         """Open a cell span and set the cell tags while the cell runs."""
         with sentry_sdk.new_scope() as scope:
-            scope.set_tag("cell", _tag(cell.cell_id))
+            scope.set_tag("cell", tag_value(cell.cell_id))
             scope.set_tag("cell_number", cell.label)
             if not self.reserve_spans(1):
                 yield CellTrace(cell, None, self)
@@ -349,7 +243,7 @@ class NotebookTrace:
             span.set_data("cell.id", cell.cell_id)
             span.set_data("cell.number", cell.number)
             span.set_data("cell.code", cell.source[:MAX_CODE_LENGTH])
-            with _entered(span):
+            with entered(span):
                 yield CellTrace(cell, span, self)
 
     def capture_failure(
@@ -437,147 +331,3 @@ class NotebookTrace:
         else:
             self.event_ids.append(event_id)
         return event_id
-
-
-class Telemetry:
-    """Sentry scopes, transactions and events of one monkey.
-
-    Parameters
-    ----------
-    flock
-        Flock name, for the ``flock`` tag and fingerprints.
-    business
-        Business name, for the ``business`` tag and fingerprints.
-    user
-        Monkey user name, set with ``set_user``.
-    errors_only
-        Send only transactions inside which an error event was captured.
-    tags
-        More tags for every event, such as ``backend`` and ``node``.
-    """
-
-    def __init__(
-        self,
-        *,
-        flock: str,
-        business: str,
-        user: str,
-        errors_only: bool = False,
-        tags: Mapping[str, str | None] | None = None,
-    ) -> None:
-        self.flock = flock
-        self.business = business
-        self.user = user
-        self.errors_only = errors_only
-        self.tags = {k: v for k, v in (tags or {}).items() if v is not None}
-
-    @contextmanager
-    def phase(self, phase: str) -> Iterator[PhaseTrace]:
-        """Run a business phase in a fresh isolation scope and transaction.
-
-        Parameters
-        ----------
-        phase
-            ``startup``, ``run`` or ``shutdown``.
-        """
-        with sentry_sdk.isolation_scope() as scope:
-            scope.set_tag("flock", _tag(self.flock))
-            scope.set_tag("business", _tag(self.business))
-            for key, value in self.tags.items():
-                scope.set_tag(key, _tag(value))
-            scope.set_user({"username": self.user})
-            transaction = sentry_sdk.start_transaction(
-                op=f"nbsentry.{phase}", name=f"{self.business}.{phase}"
-            )
-            trace = PhaseTrace(transaction)
-            with self._finishing(transaction, trace):
-                yield trace
-
-    @contextmanager
-    def notebook(
-        self, phase: PhaseTrace, name: str, kernel: str | None
-    ) -> Iterator[NotebookTrace]:
-        """Run a notebook in a transaction of its own, in the phase's trace.
-
-        The transaction is sent as soon as the context exits.
-
-        Parameters
-        ----------
-        phase
-            The iteration the notebook runs in.
-        name
-            Notebook path relative to its root.
-        kernel
-            Kernel name, for the ``kernel`` tag.
-        """
-        parent = phase.transaction
-        headers = {"sentry-trace": parent.to_traceparent()}
-        baggage = parent.to_baggage()
-        if baggage is not None:
-            headers["baggage"] = baggage.serialize()
-        with sentry_sdk.new_scope() as scope:
-            scope.set_tag("notebook", _tag(name))
-            if kernel is not None:
-                scope.set_tag("kernel", _tag(kernel))
-            # Unlike continue_trace, this leaves the isolation scope's
-            # propagation context alone.
-            continued = Transaction.continue_from_headers(
-                headers, op="nbsentry.notebook", name=name, source="custom"
-            )
-            transaction = sentry_sdk.start_transaction(continued)
-            trace = NotebookTrace(name, transaction, phase, self)
-            with self._finishing(transaction, trace):
-                yield trace
-                if trace.omitted_spans:
-                    transaction.set_data(
-                        "nbsentry.omitted_spans", trace.omitted_spans
-                    )
-                    _logger.warning(
-                        "Spans left out of notebook transaction",
-                        notebook=name,
-                        omitted=trace.omitted_spans,
-                        limit=SPAN_LIMIT,
-                    )
-
-    @contextmanager
-    def _finishing(
-        self, transaction: Span, trace: PhaseTrace | NotebookTrace
-    ) -> Iterator[None]:
-        with _entered(transaction):
-            try:
-                yield
-            finally:
-                if trace.errored:
-                    transaction.set_status("internal_error")
-                elif transaction.status is None:
-                    transaction.set_status("ok")
-                if self.errors_only and not trace.errored:
-                    # A transaction marked unsampled is dropped on finish.
-                    transaction.sampled = False
-
-    def capture_phase_error(
-        self, phase: PhaseTrace, exc: BaseException
-    ) -> str | None:
-        """Send an exception raised by a business phase itself.
-
-        Parameters
-        ----------
-        phase
-            The phase it was raised in, marked as errored.
-        exc
-            The exception.
-
-        Returns
-        -------
-        str or None
-            The event id, or `None` if sentry-sdk dropped the event.
-        """
-        phase.errored = True
-        with sentry_sdk.new_scope() as scope:
-            scope.fingerprint = ["{{ default }}", self.flock, self.business]
-            return sentry_sdk.capture_exception(exc)
-
-
-def now() -> float:
-    """Return the wall-clock time in seconds, as Sentry timestamps use."""
-    return time.time()

@@ -1,0 +1,44 @@
+"""Every sentry-sdk call the runner makes.
+
+The runner owns all Sentry state: an isolation scope and a transaction per
+business phase (startup, each iteration, shutdown), a transaction per
+notebook execution in the same trace as its iteration, a span per code
+cell, and error events with fingerprints split by notebook and cell.
+Keeping sentry-sdk behind this one package confines any change of its API
+to these files.
+"""
+
+from .client import close_sentry, init_sentry
+from .spool import (
+    SendSummary,
+    SpoolTransport,
+    envelope_endpoint,
+    send_spool,
+    spool_files,
+)
+from .telemetry import Telemetry
+from .traces import (
+    MAX_CODE_LENGTH,
+    MAX_TAG_LENGTH,
+    SPAN_LIMIT,
+    CellTrace,
+    NotebookTrace,
+    PhaseTrace,
+)
+
+__all__ = [
+    "MAX_CODE_LENGTH",
+    "MAX_TAG_LENGTH",
+    "SPAN_LIMIT",
+    "CellTrace",
+    "NotebookTrace",
+    "PhaseTrace",
+    "SendSummary",
+    "SpoolTransport",
+    "Telemetry",
+    "close_sentry",
+    "envelope_endpoint",
+    "init_sentry",
+    "send_spool",
+    "spool_files",
+]

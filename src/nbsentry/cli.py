@@ -24,6 +24,7 @@ from .config import (
 from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
 from .models import NotebookStatus
+from .notebooks import find_notebooks
 from .runner import NotebookExecutor
 from .sentry import Telemetry, close_sentry, init_sentry, send_spool
 from .summary import ProgressDisplay, render_summary
@@ -291,7 +292,9 @@ def _run(settings: RunConfig) -> int:
     console = Console()
     if not console.is_terminal:
         console = Console(width=max(console.width, 120))
-    display = ProgressDisplay(console) if console.is_terminal else None
+    display = None
+    if console.is_terminal:
+        display = ProgressDisplay(console, _expected_executions(settings))
     executor = NotebookExecutor(
         backend,
         telemetry,
@@ -320,6 +323,17 @@ def _run(settings: RunConfig) -> int:
         return _EXIT_SIGNAL_BASE + stopped_by.value
     failed = any(r.status is NotebookStatus.failed for r in business.completed)
     return EXIT_FAILED if failed else 0
+
+
+def _expected_executions(settings: RunConfig) -> int | None:
+    if not settings.iterations:
+        return None
+    try:
+        found = len(find_notebooks(settings.paths, settings.exclude))
+    except ConfigError:
+        return None
+    per_iteration = min(found, settings.max_executions or found)
+    return per_iteration * settings.iterations
 
 
 def _run_monkey(

@@ -34,9 +34,11 @@ class ProgressDisplay:
     ----------
     console
         Console to draw on.
+    total
+        Notebook executions expected, or `None` for a run without end.
     """
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, total: int | None = None) -> None:
         self._progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
@@ -46,7 +48,7 @@ class ProgressDisplay:
             transient=True,
         )
         self._notebooks: TaskID = self._progress.add_task(
-            "notebooks", total=None
+            "notebooks", total=total
         )
         self._cells: TaskID | None = None
 

@@ -93,6 +93,10 @@ class CellReports:
         """Validate the reports of a request and place their spans.
 
         Each rejected report is logged once, with the reason, and counted.
+        Of several final reports, the last one is kept and the others are
+        rejected. The extension sends its final report from
+        ``post_run_cell``, after the cell's code has run, so a report that
+        the cell's code sends itself comes earlier.
 
         Parameters
         ----------
@@ -117,21 +121,19 @@ class CellReports:
                     trace_id=trace_id,
                     cell_id=cell_id,
                 )
-                if report.kind == "final" and result.final is not None:
-                    msg = "second final report for the cell"
-                    raise ReportRejectedError(msg)  # noqa: TRY301
             except ReportRejectedError as exc:
-                result.rejected += 1
-                _logger.warning(
-                    "Kernel report rejected",
-                    notebook=notebook,
-                    cell=cell_id,
-                    reason=exc.reason,
-                )
+                result._reject(notebook, cell_id, exc.reason)
                 continue
-            accepted.append(report)
             if report.kind == "final":
+                if result.final is not None:
+                    accepted.remove(result.final)
+                    result._reject(
+                        notebook,
+                        cell_id,
+                        "final report followed by another for the cell",
+                    )
                 result.final = report
+            accepted.append(report)
         if accepted:
             shift = result.shift = _clock_shift(accepted, window)
             seen: set[str] = set()
@@ -169,6 +171,15 @@ class CellReports:
                     ),
                 )
         return result
+
+    def _reject(self, notebook: str, cell_id: str, reason: str) -> None:
+        self.rejected += 1
+        _logger.warning(
+            "Kernel report rejected",
+            notebook=notebook,
+            cell=cell_id,
+            reason=reason,
+        )
 
 
 def _clock_shift(reports: list[KernelReport], window: TimeWindow) -> float:

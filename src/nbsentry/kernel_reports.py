@@ -32,6 +32,33 @@ __all__ = [
 
 _logger = structlog.get_logger("nbsentry")
 
+# Span statuses that sentry-relay 0.10.1 normalizes without an error.
+# Relay drops any other status from a span and records an error.
+_SPAN_STATUSES = frozenset(
+    {
+        "aborted",
+        "already_exists",
+        "cancelled",
+        "data_loss",
+        "deadline_exceeded",
+        "failed_precondition",
+        "failure",
+        "internal_error",
+        "invalid_argument",
+        "not_found",
+        "ok",
+        "out_of_range",
+        "permission_denied",
+        "resource_exhausted",
+        "success",
+        "unauthenticated",
+        "unavailable",
+        "unimplemented",
+        "unknown",
+        "unknown_error",
+    }
+)
+
 
 @dataclass(frozen=True)
 class TimeWindow:
@@ -150,7 +177,7 @@ class CellReports:
                             description=span.description,
                             start=window.clamp(span.start + shift),
                             end=window.clamp(span.end + shift),
-                            status=span.status,
+                            status=_span_status(span.status),
                             data=dict(span.data),
                         )
                     )
@@ -193,6 +220,11 @@ def _clock_shift(reports: list[KernelReport], window: TimeWindow) -> float:
     if end > window.end:
         return max(window.end - end, window.start - start)
     return 0.0
+
+
+def _span_status(status: str) -> str:
+    """Return a status Sentry accepts, ``unknown`` for any other."""
+    return status if status in _SPAN_STATUSES else "unknown"
 
 
 def frame_filename(notebook: str, cell_id: str) -> str:

@@ -107,6 +107,9 @@ class CellReports:
     shift: float = 0.0
     """Seconds added to kernel times to put them on the runner's clock."""
 
+    window: TimeWindow | None = None
+    """Runner times of the request, which every kernel time is clamped to."""
+
     @classmethod
     def collect(
         cls,
@@ -138,7 +141,7 @@ class CellReports:
         window
             When the runner sent the request and saw it complete.
         """
-        result = cls(received=len(outcome.reports))
+        result = cls(received=len(outcome.reports), window=window)
         accepted: list[KernelReport] = []
         for data in outcome.reports:
             try:
@@ -300,16 +303,26 @@ def _frame(frame: Frame, notebook: str) -> dict[str, Any]:
 
 
 def breadcrumbs(reports: CellReports) -> list[dict[str, Any]]:
-    """Build Sentry breadcrumbs from the final report's records."""
+    """Build Sentry breadcrumbs from the final report's records.
+
+    Timestamps are shifted like span times and clamped into the request
+    window, so that a garbled time cannot fall outside the range Relay
+    accepts, which would drop it from the event with an error.
+    """
     if reports.final is None:
         return []
-    return [
-        {
-            "timestamp": crumb.timestamp + reports.shift,
-            "category": crumb.category,
-            "level": crumb.level,
-            "message": crumb.message,
-            "type": "default",
-        }
-        for crumb in reports.final.breadcrumbs
-    ]
+    built = []
+    for crumb in reports.final.breadcrumbs:
+        timestamp = crumb.timestamp + reports.shift
+        if reports.window is not None:
+            timestamp = reports.window.clamp(timestamp)
+        built.append(
+            {
+                "timestamp": timestamp,
+                "category": crumb.category,
+                "level": crumb.level,
+                "message": crumb.message,
+                "type": "default",
+            }
+        )
+    return built

@@ -1,0 +1,177 @@
+# Copyright (c) 2026 nbsentry contributors. Licensed under the MIT License.
+"""Tests of run settings: traces sampling, YAML files and validation."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+from nbsentry.config import (
+    NotebookOrder,
+    RunConfig,
+    build_config,
+    load_config_file,
+    parse_traces_sample,
+)
+from nbsentry.exceptions import ConfigError
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("0", 0.0),
+        ("1", 1.0),
+        ("0.25", 0.25),
+        (0, 0.0),
+        (1, 1.0),
+        (0.5, 0.5),
+        ("errors", "errors"),
+        (" Errors ", "errors"),
+    ],
+)
+def test_traces_sample_valid(value: object, expected: object) -> None:
+    assert parse_traces_sample(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "abc",
+        1.5,
+        -0.1,
+        "",
+        "1.5",
+        "-0.1",
+        "nan",
+        math.nan,
+        math.inf,
+        True,
+        None,
+    ],
+)
+def test_traces_sample_invalid(value: object) -> None:
+    with pytest.raises(ValueError, match="invalid traces sample") as raised:
+        parse_traces_sample(value)
+    assert repr(value) in str(raised.value)
+    assert "'errors'" in str(raised.value)
+
+
+def test_defaults() -> None:
+    config = RunConfig()
+
+    assert config.iterations == 1
+    assert config.max_executions is None
+    assert config.idle_time == 60.0
+    assert config.error_idle_time == 60.0
+    assert config.execution_idle_time == 0.0
+    assert config.notebook_idle_time == 0.0
+    assert config.order is NotebookOrder.sorted
+    assert config.flock == "nbsentry"
+    assert config.traces_sample == 1.0
+    assert config.spool == Path(".nbsentry/spool")
+    assert config.dsn is None
+
+
+def test_load_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "paths: [notebooks]\n"
+        "cell-timeout: 5\n"
+        "max-executions: 2\n"
+        "traces-sample: errors\n"
+        "order: shuffled\n"
+        "flock: nightly\n",
+        encoding="utf-8",
+    )
+
+    config = build_config(load_config_file(path), {}, source=str(path))
+
+    assert config.paths == [Path("notebooks")]
+    assert config.cell_timeout == 5.0
+    assert config.max_executions == 2
+    assert config.traces_sample == "errors"
+    assert config.order is NotebookOrder.shuffled
+    assert config.flock == "nightly"
+
+
+def test_options_override_file() -> None:
+    file_values = {"flock": "from-file", "iterations": 3}
+    overrides = {"flock": "from-option", "iterations": None}
+
+    config = build_config(file_values, overrides, source="run.yaml")
+
+    assert config.flock == "from-option"
+    assert config.iterations == 3
+
+
+def test_unknown_key() -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config({"cell-timout": 5}, {}, source="run.yaml")
+    assert str(raised.value) == (
+        "Invalid configuration in run.yaml:\n"
+        "  cell-timout: unknown option; see 'nbsentry run --help'"
+    )
+
+
+def test_bad_values_named() -> None:
+    file_values = {"iterations": -1, "traces-sample": "abc"}
+
+    with pytest.raises(ConfigError) as raised:
+        build_config(file_values, {}, source="run.yaml")
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "Invalid configuration in run.yaml:"
+    assert lines[1].startswith("  iterations: ")
+    assert lines[1].endswith("(got -1)")
+    assert lines[2].startswith("  traces-sample: invalid traces sample 'abc'")
+
+
+def test_dsn_hidden_in_errors() -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config(
+            {"dsn": ["https://secretkey@example.invalid/1"]}, {}, source="x"
+        )
+    assert "secretkey" not in str(raised.value)
+    assert "  dsn: " in str(raised.value)
+    assert "(got '<hidden>')" in str(raised.value)
+
+
+def test_load_missing_file(tmp_path: Path) -> None:
+    path = tmp_path / "absent.yaml"
+
+    with pytest.raises(ConfigError) as raised:
+        load_config_file(path)
+    assert str(raised.value) == (
+        f"Cannot read config file {path}: No such file or directory"
+    )
+
+
+def test_load_not_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("paths: [unclosed\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config_file(path)
+    assert str(raised.value).startswith(
+        f"Config file {path} is not valid YAML"
+    )
+
+
+def test_load_not_mapping(tmp_path: Path) -> None:
+    path = tmp_path / "list.yaml"
+    path.write_text("- notebooks\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config_file(path)
+    assert str(raised.value) == (
+        f"Config file {path} must hold a mapping of option names to values,"
+        " not list"
+    )
+
+
+def test_load_empty_file(tmp_path: Path) -> None:
+    path = tmp_path / "empty.yaml"
+    path.write_text("", encoding="utf-8")
+
+    assert load_config_file(path) == {}

@@ -1,0 +1,223 @@
+# Copyright (c) 2026 nbsentry contributors. Licensed under the MIT License.
+"""Tests of ``nbsentry run``: options, exit status, summary and logs."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from tests.support.cli import invoke_cli, read_spool
+from tests.support.runs import REPO_ROOT, write_notebook
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from typer.testing import Result
+
+NOTEBOOKS = REPO_ROOT / "notebooks"
+PASSING = str(NOTEBOOKS / "passing.ipynb")
+FAILING = str(NOTEBOOKS / "failing-cell.ipynb")
+# Wide enough that the summary table shows every column unshortened.
+WIDE = {"COLUMNS": "200"}
+
+
+def _row(result: Result, name: str) -> dict[str, str]:
+    """Return the summary table row of a notebook, keyed by column."""
+    header: list[str] = []
+    for line in result.stdout.splitlines():
+        if "┃" in line and "Notebook" in line:
+            header = [cell.strip() for cell in line.split("┃")[1:-1]]
+        cells = [cell.strip() for cell in line.split("│")[1:-1]]
+        if cells and cells[0] == name:
+            return dict(zip(header, cells, strict=True))
+    message = f"no summary row for {name}:\n{result.stdout}"
+    raise AssertionError(message)
+
+
+def _error_line(result: Result) -> str:
+    return result.stderr.strip().splitlines()[-1]
+
+
+def test_exit_passed(tmp_path: Path) -> None:
+    result = invoke_cli([PASSING, "--spool", str(tmp_path)], env=WIDE)
+
+    assert result.exit_code == 0, result.output
+    assert "nbsentry summary" in result.stdout
+    row = _row(result, "passing.ipynb")
+    assert row["Status"] == "passed"
+    assert row["Cells"] == "4"
+    assert row["First failure"] == ""
+
+
+def test_exit_failed_summary(tmp_path: Path) -> None:
+    result = invoke_cli([FAILING, PASSING, "--spool", str(tmp_path)], env=WIDE)
+
+    assert result.exit_code == 1, result.output
+    failing = _row(result, "failing-cell.ipynb")
+    passing = _row(result, "passing.ipynb")
+    assert failing["Status"] == "failed"
+    assert failing["Cells"] == "2"
+    assert failing["First failure"] == "#2 (read-filter): KeyError: 'filter'"
+    assert passing["Status"] == "passed"
+    assert passing["Cells"] == "4"
+
+
+def test_log_lines(tmp_path: Path) -> None:
+    result = invoke_cli([FAILING, PASSING, "--spool", str(tmp_path)], env=WIDE)
+    lines = result.stderr.splitlines()
+    finished = [line for line in lines if "Notebook finished" in line]
+    failed = [line for line in lines if "Cell failed" in line]
+
+    assert len(finished) == 2
+    assert "notebook=failing-cell.ipynb" in finished[0]
+    assert "failed_cell=read-filter" in finished[0]
+    assert "notebook=passing.ipynb" in finished[1]
+    assert len(failed) == 1
+    assert "notebook=failing-cell.ipynb" in failed[0]
+    assert "cell=read-filter" in failed[0]
+    assert "cell_number=#2" in failed[0]
+
+
+@pytest.mark.parametrize("value", ["abc", "1.5", "-0.1", ""])
+def test_traces_sample_rejected(value: str) -> None:
+    result = invoke_cli([PASSING, "--traces-sample", value])
+
+    assert result.exit_code == 2
+    assert _error_line(result).startswith(
+        f"Error: --traces-sample: invalid traces sample {value!r}"
+    )
+
+
+def test_traces_sample_env_read() -> None:
+    result = invoke_cli([PASSING], env={"NBSENTRY_TRACES_SAMPLE": "abc"})
+
+    assert result.exit_code == 2
+    assert "invalid traces sample 'abc'" in _error_line(result)
+
+
+def test_unknown_kernel() -> None:
+    result = invoke_cli([PASSING, "--kernel", "no-such-kernel"])
+
+    assert result.exit_code == 2
+    assert _error_line(result) == (
+        "Error: Kernel 'no-such-kernel' not found; installed kernels:"
+        " python3. Pick one with --kernel, or install the kernel spec."
+    )
+
+
+def test_missing_paths() -> None:
+    result = invoke_cli([])
+
+    assert result.exit_code == 2
+    assert _error_line(result) == (
+        "Error: Missing notebook paths: give PATH arguments or 'paths' in"
+        " --config"
+    )
+
+
+def test_path_not_found(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+
+    result = invoke_cli([str(missing), "--spool", str(tmp_path / "spool")])
+
+    assert result.exit_code == 2
+    assert f"Error: Notebook path not found: {missing}" in result.stderr
+
+
+def test_invalid_log_level() -> None:
+    result = invoke_cli([PASSING, "--log-level", "loud"])
+
+    assert result.exit_code == 2
+    assert _error_line(result) == (
+        "Error: Invalid log level 'loud': use debug, info, warning or error"
+    )
+
+
+def test_invalid_order() -> None:
+    result = invoke_cli([PASSING, "--order", "random"])
+
+    assert result.exit_code == 2
+    assert "'random'" in result.stderr
+    assert "--order" in result.stderr
+
+
+def test_config_unknown_key(tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("cell-timout: 5\n", encoding="utf-8")
+
+    result = invoke_cli([PASSING, "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert result.stderr.splitlines()[-2:] == [
+        f"Error: Invalid configuration in {config}:",
+        "  cell-timout: unknown option; see 'nbsentry run --help'",
+    ]
+
+
+def test_config_bad_value(tmp_path: Path) -> None:
+    config = tmp_path / "run.yaml"
+    config.write_text("max-executions: 0\n", encoding="utf-8")
+
+    result = invoke_cli([PASSING, "--config", str(config)])
+
+    assert result.exit_code == 2
+    assert _error_line(result).startswith("  max-executions: ")
+    assert _error_line(result).endswith("(got 0)")
+
+
+def test_config_sets_values(tmp_path: Path) -> None:
+    spool = tmp_path / "spool"
+    config = tmp_path / "run.yaml"
+    config.write_text(
+        f"paths: [{PASSING}]\n"
+        "flock: from-config\n"
+        "iterations: 2\n"
+        "idle-time: 0.01\n"
+        f"spool: {spool}\n",
+        encoding="utf-8",
+    )
+
+    result = invoke_cli(["--config", str(config), "--flock", "from-option"])
+
+    assert result.exit_code == 0, result.output
+    transactions = [
+        item.payload.json
+        for envelope in read_spool(spool)
+        for item in envelope.items
+        if item.type == "transaction" and item.payload.json is not None
+    ]
+    ops = [t["contexts"]["trace"]["op"] for t in transactions]
+    assert ops.count("nbsentry.run") == 2
+    assert {t["tags"]["flock"] for t in transactions} == {"from-option"}
+
+
+def test_working_directory(tmp_path: Path) -> None:
+    notebook_dir = tmp_path / "notebooks"
+    kernel_dir = tmp_path / "kernel-cwd"
+    notebook_dir.mkdir()
+    kernel_dir.mkdir()
+    notebook = write_notebook(
+        notebook_dir / "cwd.ipynb",
+        ["import os\nraise RuntimeError(os.getcwd())"],
+    )
+    spool = tmp_path / "spool"
+
+    result = invoke_cli(
+        [
+            str(notebook),
+            "--working-directory",
+            str(kernel_dir),
+            "--spool",
+            str(spool),
+        ]
+    )
+
+    assert result.exit_code == 1, result.output
+    (event,) = [
+        item.payload.json
+        for envelope in read_spool(spool)
+        for item in envelope.items
+        if item.type == "event" and item.payload.json is not None
+    ]
+    assert event["exception"]["values"][0]["value"] == str(kernel_dir)

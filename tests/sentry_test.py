@@ -192,10 +192,6 @@ def test_dsn_hidden_from_kernel(
     assert not (tmp_path / ".nbsentry").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the baggage sent to the kernel carries the DSN's public key",
-)
 def test_public_key_not_sent_to_kernel(
     tmp_path: Path, sentry_server: SentryServer
 ) -> None:

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import sentry_sdk
 import structlog
+from sentry_sdk.tracing_utils import Baggage
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
@@ -101,7 +102,14 @@ class CellTrace:
         }
         baggage = self.notebook.transaction.to_baggage()
         if baggage is not None:
-            headers["baggage"] = baggage.serialize()
+            # Notebook code can read the request, so the DSN's public key
+            # stays out; the kernel only continues the trace.
+            items = {
+                key: value
+                for key, value in baggage.sentry_items.items()
+                if key != "public_key"
+            }
+            headers["baggage"] = Baggage(items, mutable=False).serialize()
         return headers
 
     def set_status(self, status: str) -> None:

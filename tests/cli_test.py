@@ -43,6 +43,7 @@ def test_exit_passed(tmp_path: Path) -> None:
     result = invoke_cli([PASSING, "--spool", str(tmp_path)], env=WIDE)
 
     assert result.exit_code == 0, result.output
+    assert len(read_spool(tmp_path)) == 4
     assert "nbsentry summary" in result.stdout
     row = _row(result, "passing.ipynb")
     assert row["Status"] == "passed"
@@ -54,6 +55,7 @@ def test_exit_failed_summary(tmp_path: Path) -> None:
     result = invoke_cli([FAILING, PASSING, "--spool", str(tmp_path)], env=WIDE)
 
     assert result.exit_code == 1, result.output
+    assert len(read_spool(tmp_path)) == 6
     failing = _row(result, "failing-cell.ipynb")
     passing = _row(result, "passing.ipynb")
     assert failing["Status"] == "failed"
@@ -65,6 +67,7 @@ def test_exit_failed_summary(tmp_path: Path) -> None:
 
 def test_log_lines(tmp_path: Path) -> None:
     result = invoke_cli([FAILING, PASSING, "--spool", str(tmp_path)], env=WIDE)
+    read_spool(tmp_path)
     lines = result.stderr.splitlines()
     finished = [line for line in lines if "Notebook finished" in line]
     failed = [line for line in lines if "Cell failed" in line]
@@ -123,6 +126,7 @@ def test_path_not_found(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert f"Error: Notebook path not found: {missing}" in result.stderr
+    assert len(read_spool(tmp_path / "spool")) == 2
 
 
 def test_invalid_log_level() -> None:

@@ -12,7 +12,7 @@ from structlog.testing import capture_logs
 
 from nbsentry.sentry import SpoolTransport, spool_files
 from tests.support import assert_valid_payload, sentry_client
-from tests.support.cli import invoke_cli
+from tests.support.cli import invoke_cli, read_spool
 from tests.support.runs import REPO_ROOT
 
 if TYPE_CHECKING:
@@ -64,17 +64,16 @@ def test_cli_spool(tmp_path: Path) -> None:
 
 
 def test_transport_writes_in_order(tmp_path: Path) -> None:
-    transport = SpoolTransport(tmp_path / "new" / "spool")
+    spool = tmp_path / "new" / "spool"
+    transport = SpoolTransport(spool)
 
     with sentry_client(transport=transport):
         for index in range(5):
             sentry_sdk.capture_message(f"message {index}")
 
-    files = spool_files(tmp_path / "new" / "spool")
-    messages = [
-        Envelope.deserialize(path.read_bytes()).get_event() for path in files
-    ]
+    messages = [envelope.get_event() for envelope in read_spool(spool)]
     assert transport.written == 5
+    assert len(spool_files(spool)) == 5
     assert [m["message"] for m in messages if m] == [
         f"message {index}" for index in range(5)
     ]

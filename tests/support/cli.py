@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from nbsentry import cli
 from nbsentry.logs import configure_logging
 from nbsentry.sentry import spool_files
+from tests.support.capture import EnvelopeStore
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -132,8 +133,19 @@ def run_cli_subprocess(
 
 
 def read_spool(directory: Path) -> list[Envelope]:
-    """Parse every envelope in a spool directory, oldest first."""
-    return [
+    """Parse every envelope in a spool directory, oldest first.
+
+    Raises
+    ------
+    AssertionError
+        Raised if Relay rejects an event or transaction in the spool.
+    """
+    envelopes = [
         Envelope.deserialize(path.read_bytes())
         for path in spool_files(directory)
     ]
+    store = EnvelopeStore()
+    for envelope in envelopes:
+        store.record(envelope)
+    store.validate_all()
+    return envelopes

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import warnings
 from typing import TYPE_CHECKING, Any
 from unittest import mock
 
@@ -74,18 +73,7 @@ def invoke_cli(
     environment.update(env or {})
     runner = CliRunner()
     try:
-        with (
-            mock.patch.object(cli, "configure_logging", _configure_uncached),
-            warnings.catch_warnings(),
-        ):
-            # NOTE: sentry-sdk 2.76 deprecates the send_default_pii option
-            # that init_sentry passes; pytest turns the warning into an
-            # error. A plain CLI run does not show it.
-            warnings.filterwarnings(
-                "ignore",
-                message="The send_default_pii option is deprecated",
-                category=DeprecationWarning,
-            )
+        with mock.patch.object(cli, "configure_logging", _configure_uncached):
             return runner.invoke(cli.app, ["run", *args], env=environment)
     finally:
         structlog.reset_defaults()

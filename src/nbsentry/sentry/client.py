@@ -51,7 +51,6 @@ def init_sentry(
             ExcepthookIntegration(),
             ModulesIntegration(),
         ],
-        "send_default_pii": False,
         "before_send": _scrubber(hidden),
         "before_send_transaction": _scrubber(hidden),
     }
@@ -85,7 +84,15 @@ def _replace_secrets(value: Any, secrets: list[str]) -> Any:
                 value = value.replace(secret, "[Filtered]")
         return value
     if isinstance(value, dict):
-        return {k: _replace_secrets(v, secrets) for k, v in value.items()}
+        # The dynamic sampling context names the DSN's public key on
+        # purpose: Sentry matches it against the project that receives
+        # the envelope, which knows the key anyway.
+        return {
+            k: v
+            if k == "dynamic_sampling_context"
+            else _replace_secrets(v, secrets)
+            for k, v in value.items()
+        }
     if isinstance(value, list):
         return [_replace_secrets(v, secrets) for v in value]
     return value

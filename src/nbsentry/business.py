@@ -15,11 +15,14 @@ from .exceptions import ConfigError, InvalidNotebookError, KernelStartError
 from .models import NotebookResult, NotebookStatus
 from .notebooks import NotebookFile, find_notebooks, load_notebook
 from .runner import DEFAULT_KERNEL, NotebookExecutor
+from .sentry import Telemetry
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from .sentry import PhaseTrace, Telemetry
+    from .backends.base import KernelBackend
+    from .runner import RunObserver
+    from .sentry import PhaseTrace
 
 __all__ = ["Monkey", "NotebookRunner", "RunSummary"]
 
@@ -164,6 +167,48 @@ class Monkey:
         self.config = config
         self.business = business
         self.telemetry = telemetry
+
+    @classmethod
+    def from_config(
+        cls,
+        config: RunConfig,
+        backend: KernelBackend,
+        *,
+        observer: RunObserver | None = None,
+    ) -> Monkey:
+        """Build a monkey that runs notebooks as the ``run`` command does.
+
+        Parameters
+        ----------
+        config
+            Run settings.
+        backend
+            Where kernels run; its name, node and image become tags.
+        observer
+            Receiver of progress updates.
+        """
+        telemetry = Telemetry(
+            flock=config.flock,
+            business=NotebookRunner.name,
+            user=f"{config.flock}01",
+            errors_only=config.traces_sample == "errors",
+            tags={
+                "backend": backend.name,
+                "node": backend.node,
+                "image": backend.image,
+            },
+        )
+        executor = NotebookExecutor(
+            backend,
+            telemetry,
+            kernel_name=config.kernel,
+            cell_timeout=config.cell_timeout,
+            execution_idle_time=config.execution_idle_time,
+            working_directory=config.working_directory,
+            kernel_integrations=config.kernel_integrations,
+            observer=observer,
+        )
+        return cls(config, NotebookRunner(config, executor), telemetry)
 
     async def run(self) -> RunSummary:
         """Run the business until its iterations are done or cancelled.

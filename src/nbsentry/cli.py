@@ -13,7 +13,7 @@ import typer
 from rich.console import Console
 
 from .backends.local import LocalBackend
-from .business import Monkey, NotebookRunner
+from .business import Monkey
 from .config import (
     NotebookOrder,
     RunConfig,
@@ -25,8 +25,7 @@ from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
 from .models import NotebookStatus
 from .notebooks import find_notebooks
-from .runner import NotebookExecutor
-from .sentry import Telemetry, close_sentry, init_sentry, send_spool
+from .sentry import close_sentry, init_sentry, send_spool
 from .summary import ProgressDisplay, render_summary
 
 __all__ = ["app", "main"]
@@ -277,17 +276,6 @@ def _run(settings: RunConfig) -> int:
         except KernelStartError as exc:
             raise _usage_error(str(exc)) from None
     init_sentry(settings)
-    telemetry = Telemetry(
-        flock=settings.flock,
-        business=NotebookRunner.name,
-        user=f"{settings.flock}01",
-        errors_only=settings.traces_sample == "errors",
-        tags={
-            "backend": backend.name,
-            "node": backend.node,
-            "image": backend.image,
-        },
-    )
     # Off a terminal rich assumes 80 columns; a log file can take more.
     console = Console()
     if not console.is_terminal:
@@ -295,18 +283,8 @@ def _run(settings: RunConfig) -> int:
     display = None
     if console.is_terminal:
         display = ProgressDisplay(console, _expected_executions(settings))
-    executor = NotebookExecutor(
-        backend,
-        telemetry,
-        kernel_name=settings.kernel,
-        cell_timeout=settings.cell_timeout,
-        execution_idle_time=settings.execution_idle_time,
-        working_directory=settings.working_directory,
-        kernel_integrations=settings.kernel_integrations,
-        observer=display,
-    )
-    business = NotebookRunner(settings, executor)
-    monkey = Monkey(settings, business, telemetry)
+    monkey = Monkey.from_config(settings, backend, observer=display)
+    business = monkey.business
     try:
         stopped_by = _run_monkey(monkey, display)
     except ConfigError as exc:

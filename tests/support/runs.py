@@ -12,10 +12,8 @@ from typing import TYPE_CHECKING, Any
 from structlog.testing import capture_logs
 
 from nbsentry.backends.local import LocalBackend
-from nbsentry.business import Monkey, NotebookRunner, RunSummary
+from nbsentry.business import Monkey, RunSummary
 from nbsentry.config import RunConfig
-from nbsentry.runner import NotebookExecutor
-from nbsentry.sentry import Telemetry
 
 from .capture import CapturingTransport, EnvelopeStore, capture_sentry
 from .sdk_errors import record_sentry_sdk_errors
@@ -103,24 +101,7 @@ def build_monkey(
 ) -> Monkey:
     """Build a monkey from the same parts as the CLI, on local kernels."""
     backend = LocalBackend(startup_timeout=config.startup_timeout)
-    telemetry = Telemetry(
-        flock=config.flock,
-        business=NotebookRunner.name,
-        user=f"{config.flock}01",
-        errors_only=config.traces_sample == "errors",
-        tags={"backend": backend.name, "node": backend.node},
-    )
-    executor = NotebookExecutor(
-        backend,
-        telemetry,
-        kernel_name=config.kernel,
-        cell_timeout=config.cell_timeout,
-        execution_idle_time=config.execution_idle_time,
-        working_directory=config.working_directory,
-        kernel_integrations=config.kernel_integrations,
-        observer=observer,
-    )
-    return Monkey(config, NotebookRunner(config, executor), telemetry)
+    return Monkey.from_config(config, backend, observer=observer)
 
 
 def make_config(paths: list[Path], **options: Any) -> RunConfig:

@@ -231,7 +231,7 @@ class NotebookExecutor:
                 if reports.received:
                     reported = True
                 elif not reported and cell_result.status in _REPLIED:
-                    # Warn once per kernel: later cells would say the same.
+                    # Warn once per kernel: later cells would log the same.
                     reported = True
                     _logger.warning(
                         "Kernel extension sent no report; falling back to"
@@ -301,6 +301,7 @@ class NotebookExecutor:
         if outcome.status is OutcomeStatus.ok:
             cell_trace.set_status("ok")
             return CellResult(cell, CellStatus.passed, duration)
+
         error = outcome.error
         final = reports.final
         chain = final.exception.values if final and final.exception else ()
@@ -337,6 +338,7 @@ class NotebookExecutor:
             exception_type = error.ename
             message = error.evalue
             cell_trace.set_status("internal_error")
+
         context: dict[str, Any] = {}
         if outcome.execution_count is not None:
             context["execution_count"] = outcome.execution_count
@@ -349,6 +351,7 @@ class NotebookExecutor:
             exception_values=values,
             breadcrumbs=breadcrumbs(reports),
         )
+
         summary = f"{exception_type}: {message}"
         _logger.warning(
             "Cell failed",

@@ -86,7 +86,7 @@ def _replace_secrets(value: Any, secrets: list[str]) -> Any:
     if isinstance(value, dict):
         # The dynamic sampling context names the DSN's public key on
         # purpose: Sentry matches it against the project that receives
-        # the envelope, which knows the key anyway.
+        # the envelope, which has the key anyway.
         return {
             k: v
             if k == "dynamic_sampling_context"

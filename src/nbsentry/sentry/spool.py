@@ -86,7 +86,7 @@ class SpoolTransport(Transport):
         """Do nothing: every envelope is written when it is captured."""
 
     def kill(self) -> None:
-        """Do nothing: the transport holds no thread or connection."""
+        """Do nothing: the transport has no thread or connection to stop."""
 
 
 def spool_files(directory: Path) -> list[Path]:
@@ -108,7 +108,7 @@ def spool_files(directory: Path) -> list[Path]:
 
 @dataclass
 class SendSummary:
-    """What sending a spool directory achieved."""
+    """Counts of envelopes sent, rejected and left by `send_spool`."""
 
     sent: int = 0
     rejected: int = 0
@@ -164,7 +164,7 @@ async def send_spool(
     """Send the envelopes of a spool directory to Sentry, oldest first.
 
     Each envelope is deleted once the server accepts it. An envelope the
-    server refuses (a 4xx answer other than 429) is moved to the
+    server rejects (a 4xx status other than 429) is moved to the
     ``rejected`` folder beside the others and logged. A rate limit, a
     server error or a network failure stops the run, keeping the rest for
     a later try.

@@ -125,7 +125,7 @@ def envelope_endpoint(dsn: str) -> tuple[str, str]:
     ------
     ConfigError
         Raised if the DSN cannot be parsed; the message leaves out the DSN,
-        since it holds a key.
+        since it contains a key.
     """
     try:
         auth = Dsn(dsn).to_auth(f"nbsentry/{_version()}")

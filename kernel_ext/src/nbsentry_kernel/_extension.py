@@ -174,7 +174,7 @@ class Extension:
                 breadcrumbs=list(cell.breadcrumbs),
                 exception=exception,
             )
-            self._sender.send(cell.packed_parent, report)
+            self._sender.send_before_idle(cell.packed_parent, report)
 
     def _describe(
         self, cell: CellRecord, result: Any

@@ -42,11 +42,39 @@ def parse_request(parent: dict[str, Any]) -> Request | None:
     baggage = options.get("baggage")
     cell_id = options.get("cell_id")
     notebook = options.get("notebook")
-    match = (
-        _SENTRY_TRACE.fullmatch(sentry_trace.strip())
-        if isinstance(sentry_trace, str)
-        else None
+    if isinstance(sentry_trace, str):
+        sentry_trace = sentry_trace.strip()
+        match = _SENTRY_TRACE.fullmatch(sentry_trace)
+    else:
+        match = None
+    if (
+        match is None
+        or not isinstance(msg_id, str)
+        or not (baggage is None or isinstance(baggage, str))
+        or not isinstance(cell_id, str)
+        or not cell_id
+        or not isinstance(notebook, str)
+    ):
+        _log_invalid(msg_id, match, baggage, cell_id, notebook)
+        return None
+    return Request(
+        msg_id=msg_id,
+        trace_id=match.group(1),
+        sentry_trace=match.group(0),
+        baggage=baggage,
+        cell_id=cell_id,
+        notebook=notebook,
+        integrations=options.get("integrations") is True,
     )
+
+
+def _log_invalid(
+    msg_id: object,
+    match: re.Match[str] | None,
+    baggage: object,
+    cell_id: object,
+    notebook: object,
+) -> None:
     invalid = [
         name
         for name, ok in (
@@ -58,18 +86,7 @@ def parse_request(parent: dict[str, Any]) -> Request | None:
         )
         if not ok
     ]
-    if invalid or match is None:
-        _logger.warning(
-            "Invalid nbsentry request metadata, not reporting: %s",
-            ", ".join(invalid),
-        )
-        return None
-    return Request(
-        msg_id=str(msg_id),
-        trace_id=match.group(1),
-        sentry_trace=str(sentry_trace).strip(),
-        baggage=baggage,
-        cell_id=str(cell_id),
-        notebook=str(notebook),
-        integrations=options.get("integrations") is True,
+    _logger.warning(
+        "Invalid nbsentry request metadata, not reporting: %s",
+        ", ".join(invalid),
     )

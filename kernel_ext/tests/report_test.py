@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import pytest
@@ -140,6 +141,33 @@ def test_send_before_idle_without_thread() -> None:
 
     # A socket that is not ipykernel's background socket gets the frames.
     sender.send_before_idle(b"{}", report)
+
+    (frames,) = kernel.iopub_socket.sent
+    _, message = session.feed_identities(frames)
+    assert session.deserialize(message)["content"]["data"] == report
+
+
+@pytest.mark.parametrize("extra", [{}, {"subshell_id": None}])
+def test_pack_parent_matches_session(extra: dict[str, Any]) -> None:
+    session = Session(key=b"secret", username="t\u00e9ster")
+    sender = ReportSender(FakeKernel(session))
+    header = session.msg_header("execute_request")
+    header["date"] = datetime.now(timezone.utc)
+    header.update(extra)
+
+    packed = sender.pack_parent({"header": header})
+
+    assert json.loads(packed) == json.loads(session.pack(header))
+
+
+def test_sender_packs_unknown_keys() -> None:
+    session = Session(key=b"secret", username="tester")
+    kernel = FakeKernel(session)
+    sender = ReportSender(kernel)
+    report = reports()[0]
+    report["extra"] = [1, 2]
+
+    sender.send(b"{}", report)
 
     (frames,) = kernel.iopub_socket.sent
     _, message = session.feed_identities(frames)

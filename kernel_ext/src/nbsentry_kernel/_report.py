@@ -7,6 +7,7 @@ import itertools
 import json
 import json.encoder
 import logging
+import math
 import os
 import threading
 from collections import deque
@@ -39,6 +40,14 @@ _logger = logging.getLogger(__name__)
 # Separates the routing identities from the message in a Jupyter wire
 # message (Jupyter messaging protocol 5.x).
 _DELIMITER = b"<IDS|MSG>"
+
+# Keys of a report and of its "dropped" object, as `build_report` writes
+# them, and of a Jupyter message header. Others are packed whole.
+_REPORT_KEYS = 14
+_DROPPED_KEYS = 4
+_HEADER_KEYS = {"msg_id", "msg_type", "username", "session", "date", "version"}
+
+_escape = json.encoder.encode_basestring_ascii
 
 
 def build_report(
@@ -134,7 +143,15 @@ class ReportSender:
 
     def pack_parent(self, parent: dict[str, Any]) -> bytes:
         """Pack the execute request's header, the parent of its reports."""
-        return self._pack(parent["header"])
+        header = parent["header"]
+        if self._json is not None:
+            try:
+                text = _write_header(header)
+            except (TypeError, ValueError):
+                text = None
+            if text is not None:
+                return text.encode("ascii")
+        return self._pack(header)
 
     def send(self, packed_parent: bytes, report: dict[str, Any]) -> None:
         """Send a report as a one-shot ``comm_open`` with a fresh comm id."""
@@ -170,9 +187,7 @@ class ReportSender:
         self, packed_parent: bytes, report: dict[str, Any]
     ) -> list[bytes]:
         comm_id = self._new_id()
-        content = self._pack(
-            {"comm_id": comm_id, "target_name": TARGET_NAME, "data": report}
-        )
+        content = self._pack_content(comm_id, report)
         header = self._header()
         auth = self._auth
         if auth is None:
@@ -203,6 +218,20 @@ class ReportSender:
         """
         return f"{self._id_prefix}{next(self._id_counter):08x}"
 
+    def _pack_content(self, comm_id: str, report: dict[str, Any]) -> bytes:
+        """Pack the ``comm_open`` content that carries a report."""
+        encode = self._json
+        if encode is not None:
+            try:
+                text = _write_content(comm_id, report, encode)
+            except (TypeError, ValueError):
+                text = None
+            if text is not None:
+                return text.encode("ascii")
+        return self._pack(
+            {"comm_id": comm_id, "target_name": TARGET_NAME, "data": report}
+        )
+
     def _pack(self, value: dict[str, Any]) -> bytes:
         if self._json is not None:
             try:
@@ -220,6 +249,87 @@ class ReportSender:
         msg_id = self._new_id()
         text = f'{self._header_prefix},"msg_id":"{msg_id}","date":"{date}"}}'
         return text.encode("ascii")
+
+
+def _write_header(header: dict[str, Any]) -> str | None:
+    """Write a message header with the usual keys as JSON from a template.
+
+    Returns `None`, or raises `TypeError`, for a header with other keys
+    or value types, so that the caller packs it as a whole.
+    """
+    date = header.get("date")
+    if (
+        header.keys() != _HEADER_KEYS
+        or type(date) is not datetime
+        or date.tzinfo is None
+    ):
+        return None
+    return (
+        f'{{"msg_id":{_escape(header["msg_id"])},'
+        f'"msg_type":{_escape(header["msg_type"])},'
+        f'"username":{_escape(header["username"])},'
+        f'"session":{_escape(header["session"])},'
+        f'"date":"{date.isoformat().replace("+00:00", "Z")}",'
+        f'"version":{_escape(header["version"])}}}'
+    )
+
+
+def _write_content(
+    comm_id: str, report: dict[str, Any], encode: Callable[[Any], str]
+) -> str | None:
+    """Write a report's ``comm_open`` content as JSON from a template.
+
+    The template writes the keys in the order `build_report` creates them
+    and each scalar the way the C JSON encoder does. Walking the report
+    with the encoder instead took about 15 us between cells in the
+    benchmark kernel, a quarter of the hooks' cost. Returns `None`, or
+    raises `TypeError`, when a value has a type the template does not
+    cover, so that the caller packs the report as a whole.
+    """
+    start = report["start"]
+    end = report["end"]
+    count = report["execution_count"]
+    dropped = report["dropped"]
+    if (
+        len(report) != _REPORT_KEYS
+        or len(dropped) != _DROPPED_KEYS
+        or type(start) is not float
+        or not math.isfinite(start)
+        or not (end is None or (type(end) is float and math.isfinite(end)))
+        or type(count) is not int
+    ):
+        return None
+    spans = report["spans"]
+    breadcrumbs = report["breadcrumbs"]
+    exception = report["exception"]
+    return (
+        f'{{"comm_id":{_escape(comm_id)},"target_name":"{TARGET_NAME}",'
+        f'"data":{{"version":{_integer(report["version"])},'
+        f'"kind":{_escape(report["kind"])},'
+        f'"msg_id":{_escape(report["msg_id"])},'
+        f'"trace_id":{_escape(report["trace_id"])},'
+        f'"cell_id":{_escape(report["cell_id"])},'
+        f'"notebook":{_escape(report["notebook"])},'
+        f'"execution_count":{int.__repr__(count)},'
+        f'"status":{_escape(report["status"])},'
+        f'"start":{float.__repr__(start)},'
+        f'"end":{"null" if end is None else float.__repr__(end)},'
+        f'"spans":{encode(spans) if spans else "[]"},'
+        f'"breadcrumbs":{encode(breadcrumbs) if breadcrumbs else "[]"},'
+        f'"exception":{"null" if exception is None else encode(exception)},'
+        f'"dropped":{{"spans":{_integer(dropped["spans"])},'
+        f'"breadcrumbs":{_integer(dropped["breadcrumbs"])},'
+        f'"frames":{_integer(dropped["frames"])},'
+        f'"exceptions":{_integer(dropped["exceptions"])}}}}}}}'
+    )
+
+
+def _integer(value: int) -> str:
+    """Write an integer as JSON, or raise `TypeError` for any other type."""
+    if type(value) is not int:
+        msg = f"expected an integer, got {type(value).__name__}"
+        raise TypeError(msg)
+    return int.__repr__(value)
 
 
 def _deferrable_io_thread(socket: Any) -> Any:

@@ -42,7 +42,8 @@ _logger = logging.getLogger(__name__)
 _DELIMITER = b"<IDS|MSG>"
 
 # Keys of a report and of its "dropped" object, as `build_report` writes
-# them, and of a Jupyter message header. Others are packed whole.
+# them, and of a Jupyter message header. A report or header with other
+# keys is packed with the JSON encoder instead of a template.
 _REPORT_KEYS = 14
 _DROPPED_KEYS = 4
 _HEADER_KEYS = {"msg_id", "msg_type", "username", "session", "date", "version"}

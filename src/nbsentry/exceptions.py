@@ -11,6 +11,7 @@ __all__ = [
     "KernelStartError",
     "NbsentryError",
     "ReportRejectedError",
+    "SpoolLockedError",
     "TransportError",
 ]
 
@@ -62,6 +63,14 @@ class NbsentryError(Exception):
 
 class ConfigError(NbsentryError):
     """Raised if a configuration value is invalid."""
+
+
+class SpoolLockedError(ConfigError):
+    """Raised if the spool folder cannot be locked for sending.
+
+    Another ``send-spool`` holds the lock, or the lock file cannot be
+    created. It is a `ConfigError`, so the CLI reports it as a usage error.
+    """
 
 
 class InvalidNotebookError(NbsentryError):

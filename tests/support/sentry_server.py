@@ -3,7 +3,8 @@
 
 It accepts ``POST /api/<project>/envelope/`` with a plain or gzip body, as
 sentry-sdk's ``HttpTransport`` sends it, stores the envelope and the auth
-values, and responds with status 200. It binds 127.0.0.1 on a free port
+values, and responds with status 200, or with a status a test queued with
+`SentryServer.queue_statuses`. It binds 127.0.0.1 on a free port
 and serves from a daemon thread until the ``with`` block ends.
 """
 
@@ -68,6 +69,8 @@ class SentryServer(EnvelopeStore):
         self.project_id = project_id
         self._requests: list[ReceivedRequest] = []
         self._rejections: list[str] = []
+        self._queued_statuses: list[HTTPStatus] = []
+        self._refused: list[tuple[HTTPStatus, ReceivedRequest]] = []
         self._arrived = threading.Condition()
         self._server: _LoopbackHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -109,6 +112,21 @@ class SentryServer(EnvelopeStore):
         """Reasons for every request rejected with an error status."""
         with self._arrived:
             return list(self._rejections)
+
+    @property
+    def refused(self) -> list[tuple[HTTPStatus, ReceivedRequest]]:
+        """Valid requests that got a queued status, oldest first."""
+        with self._arrived:
+            return list(self._refused)
+
+    def queue_statuses(self, *statuses: HTTPStatus) -> None:
+        """Respond to the next valid requests with these statuses in order.
+
+        A request that gets a queued status is listed in `refused`, not
+        stored as an accepted envelope. Later requests get status 200 again.
+        """
+        with self._arrived:
+            self._queued_statuses.extend(statuses)
 
     def start(self) -> None:
         """Bind a free port on 127.0.0.1 and serve from a daemon thread."""
@@ -153,11 +171,17 @@ class SentryServer(EnvelopeStore):
                     raise TimeoutError(message)
                 self._arrived.wait(remaining)
 
-    def _accept(self, request: ReceivedRequest) -> None:
+    def _accept(self, request: ReceivedRequest) -> HTTPStatus:
+        """Store a valid request, or refuse it with a queued status."""
         with self._arrived:
+            if self._queued_statuses:
+                status = self._queued_statuses.pop(0)
+                self._refused.append((status, request))
+                return status
             self.record(request.envelope)
             self._requests.append(request)
             self._arrived.notify_all()
+        return HTTPStatus.OK
 
     def _reject(self, reason: str) -> None:
         with self._arrived:
@@ -209,7 +233,7 @@ class _EnvelopeHandler(BaseHTTPRequestHandler):
             return
 
         auth = _parse_auth(self.headers.get("X-Sentry-Auth", ""), url.query)
-        sentry._accept(
+        status = sentry._accept(
             ReceivedRequest(
                 project_id=match["project"],
                 auth=auth,
@@ -217,7 +241,7 @@ class _EnvelopeHandler(BaseHTTPRequestHandler):
                 envelope=envelope,
             )
         )
-        self._respond(HTTPStatus.OK, b"{}")
+        self._respond(status, b"{}")
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002
         """Keep request lines out of the test output."""

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import fcntl
 import importlib.metadata
 import json
+import os
 import threading
 import time
 import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -17,9 +21,10 @@ from sentry_sdk.consts import EndpointType
 from sentry_sdk.transport import Transport
 from sentry_sdk.utils import BadDsn, Dsn
 
-from nbsentry.exceptions import ConfigError
+from nbsentry.exceptions import ConfigError, SpoolLockedError
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from sentry_sdk.envelope import Envelope
@@ -111,8 +116,11 @@ class SendSummary:
     """Counts of envelopes sent, rejected and left by `send_spool`."""
 
     sent: int = 0
+    """Envelopes the server accepted, including any that could not be
+    deleted afterwards and so also count as remaining."""
+
     rejected: int = 0
-    """Envelopes the server refused; moved to the ``rejected`` folder."""
+    """Envelopes the server rejected; moved to the ``rejected`` folder."""
 
     remaining: int = 0
     """Envelopes left in the spool for a later try."""
@@ -164,10 +172,15 @@ async def send_spool(
     """Send the envelopes of a spool directory to Sentry, oldest first.
 
     Each envelope is deleted once the server accepts it. An envelope the
-    server rejects (a 4xx status other than 429) is moved to the
-    ``rejected`` folder beside the others and logged. A rate limit, a
-    server error or a network failure stops the run, keeping the rest for
-    a later try.
+    server rejects (a 4xx status other than 401, 403 and 429) is moved to
+    the ``rejected`` folder beside the others and logged. A rejected key
+    (401 or 403), a rate limit, a server error, a network failure or an
+    envelope that cannot be deleted or moved stops the run, keeping the
+    rest for a later try. An envelope that disappears before it is read
+    counts as handled by someone else.
+
+    The run holds an exclusive lock on ``.lock`` in the spool directory,
+    so that two senders never send the same envelope.
 
     Parameters
     ----------
@@ -187,65 +200,156 @@ async def send_spool(
     ------
     ConfigError
         Raised if the DSN is invalid.
+    SpoolLockedError
+        Raised if another process is sending this spool, or the lock file
+        cannot be created.
     """
     url, auth = envelope_endpoint(dsn)
-    files = spool_files(directory)
-    summary = SendSummary(remaining=len(files))
-    headers = {
-        "Content-Type": "application/x-sentry-envelope",
-        "X-Sentry-Auth": auth,
-    }
-    async with httpx.AsyncClient(timeout=timeout) as client:
-        for path in files:
-            try:
-                body = _restamp(path.read_bytes())
-            except (OSError, ValueError) as exc:
-                _logger.error(  # noqa: TRY400 - the reason is enough
-                    "Cannot read spooled envelope",
-                    path=str(path),
-                    error=str(exc),
-                )
-                _move_rejected(path)
-                summary.rejected += 1
-                summary.remaining -= 1
-                continue
-            try:
-                response = await client.post(
-                    url, content=body, headers=headers
-                )
-            except httpx.HTTPError as exc:
-                _logger.error(  # noqa: TRY400 - the reason is enough
-                    "Sending envelope failed; keeping the rest",
-                    path=str(path),
-                    error=type(exc).__name__,
-                )
-                return summary
-            status = response.status_code
-            if status == 429 or status >= 500:  # noqa: PLR2004 - HTTP codes
-                _logger.error(
-                    "Sentry did not take the envelope; keeping the rest",
-                    path=str(path),
-                    status=status,
-                    retry_after=response.headers.get("Retry-After"),
-                )
-                return summary
-            summary.remaining -= 1
-            if response.is_success:
-                path.unlink()
-                summary.sent += 1
-                continue
-            _logger.error(
-                "Sentry rejected the envelope; moved aside",
-                path=str(path),
-                status=status,
-                reason=response.text[:200],
-            )
-            _move_rejected(path)
-            summary.rejected += 1
+    with _lock_spool(directory):
+        files = spool_files(directory)
+        summary = SendSummary(remaining=len(files))
+        headers = {
+            "Content-Type": "application/x-sentry-envelope",
+            "X-Sentry-Auth": auth,
+        }
+        async with httpx.AsyncClient(timeout=timeout) as client:
+            for path in files:
+                try:
+                    body = _restamp(path.read_bytes())
+                except FileNotFoundError:
+                    _logger.debug(
+                        "Spooled envelope already gone; skipping",
+                        path=str(path),
+                    )
+                    summary.remaining -= 1
+                    continue
+                except (OSError, ValueError) as exc:
+                    _logger.error(  # noqa: TRY400 - the reason is enough
+                        "Cannot read spooled envelope",
+                        path=str(path),
+                        error=str(exc),
+                    )
+                    if not _move_rejected(path, summary):
+                        return summary
+                    continue
+                try:
+                    response = await client.post(
+                        url, content=body, headers=headers
+                    )
+                except httpx.HTTPError as exc:
+                    _logger.error(  # noqa: TRY400 - the reason is enough
+                        "Sending envelope failed; keeping the rest",
+                        path=str(path),
+                        error=type(exc).__name__,
+                    )
+                    return summary
+                if not _handle_response(path, response, summary):
+                    return summary
     return summary
 
 
-def _move_rejected(path: Path) -> None:
+@contextmanager
+def _lock_spool(directory: Path) -> Iterator[None]:
+    """Hold an exclusive lock on the spool's ``.lock`` file.
+
+    The kernel releases the lock when the file is closed, including when
+    the process dies. The file is never deleted, because a process could
+    then lock the deleted file while another locks a new one.
+    """
+    path = directory / ".lock"
+    try:
+        descriptor = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    except OSError as exc:
+        msg = (
+            f"Cannot create lock file {path}: {exc.strerror}. Check that"
+            " the spool folder is writable."
+        )
+        raise SpoolLockedError(msg) from None
+    try:
+        try:
+            fcntl.flock(descriptor, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            msg = (
+                f"Another send-spool is running on spool folder {directory};"
+                " wait for it to finish"
+            )
+            raise SpoolLockedError(msg) from None
+        yield
+    finally:
+        os.close(descriptor)
+
+
+def _handle_response(
+    path: Path, response: httpx.Response, summary: SendSummary
+) -> bool:
+    """Delete or move aside a sent envelope and update the summary.
+
+    Returns
+    -------
+    bool
+        Whether to go on with the next envelope.
+    """
+    status = response.status_code
+    if status in {HTTPStatus.UNAUTHORIZED, HTTPStatus.FORBIDDEN}:
+        _logger.error(
+            "Sentry rejected the DSN's key; keeping every envelope. Check"
+            " that the key is enabled in the project's Client Keys settings",
+            path=str(path),
+            status=status,
+        )
+        return False
+    server_error = status >= HTTPStatus.INTERNAL_SERVER_ERROR
+    if status == HTTPStatus.TOO_MANY_REQUESTS or server_error:
+        _logger.error(
+            "Sentry did not take the envelope; keeping the rest",
+            path=str(path),
+            status=status,
+            retry_after=response.headers.get("Retry-After"),
+        )
+        return False
+    if not response.is_success:
+        _logger.error(
+            "Sentry rejected the envelope; moved aside",
+            path=str(path),
+            status=status,
+            reason=response.text[:200],
+        )
+        return _move_rejected(path, summary)
+    summary.sent += 1
+    try:
+        path.unlink(missing_ok=True)
+    except OSError as exc:
+        _logger.error(  # noqa: TRY400 - the reason is enough
+            "Envelope was sent but cannot be deleted, so a later"
+            " send-spool will send it again; stopping",
+            path=str(path),
+            error=exc.strerror,
+        )
+        return False
+    summary.remaining -= 1
+    return True
+
+
+def _move_rejected(path: Path, summary: SendSummary) -> bool:
+    """Move an envelope to the ``rejected`` folder and update the summary.
+
+    Returns
+    -------
+    bool
+        Whether the envelope was moved.
+    """
     folder = path.parent / "rejected"
-    folder.mkdir(exist_ok=True)
-    path.replace(folder / path.name)
+    try:
+        folder.mkdir(exist_ok=True)
+        path.replace(folder / path.name)
+    except OSError as exc:
+        _logger.error(  # noqa: TRY400 - the reason is enough
+            "Cannot move rejected envelope aside; stopping",
+            path=str(path),
+            folder=str(folder),
+            error=exc.strerror,
+        )
+        return False
+    summary.rejected += 1
+    summary.remaining -= 1
+    return True

@@ -16,6 +16,8 @@ from nbsentry.config import (
     parse_traces_sample,
 )
 from nbsentry.exceptions import ConfigError
+from tests.support.cli import invoke_cli
+from tests.support.runs import write_notebook
 
 
 @pytest.mark.parametrize(
@@ -127,6 +129,114 @@ def test_bad_values_named() -> None:
     assert lines[2].startswith("  traces-sample: invalid traces sample 'abc'")
 
 
+def test_bad_value_from_command_line() -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config({"iterations": 3}, {"iterations": -1}, source="run.yaml")
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "Invalid configuration:"
+    assert lines[1].startswith("  iterations: ")
+    assert lines[1].endswith("(got -1, from the command line)")
+    assert "run.yaml" not in str(raised.value)
+
+
+def test_bad_values_from_both_sources() -> None:
+    file_values = {"flock": "", "iterations": 2}
+    overrides = {"cell_timeout": -5.0, "iterations": None}
+
+    with pytest.raises(ConfigError) as raised:
+        build_config(file_values, overrides, source="run.yaml")
+    lines = str(raised.value).splitlines()
+    assert lines[0] == "Invalid configuration:"
+    assert len(lines) == 3
+    assert "  flock: " in str(raised.value)
+    assert "(got '', from run.yaml)" in str(raised.value)
+    assert "  cell-timeout: " in str(raised.value)
+    assert "(got -5.0, from the command line)" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        "iterations",
+        "max-executions",
+        "idle-time",
+        "execution-idle-time",
+        "notebook-idle-time",
+        "error-idle-time",
+        "cell-timeout",
+        "startup-timeout",
+    ],
+)
+@pytest.mark.parametrize("text", ["true", "false"])
+def test_yaml_boolean_number_rejected(
+    tmp_path: Path, key: str, text: str
+) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(f"{key}: {text}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        build_config(load_config_file(path), {}, source=str(path))
+    (line,) = str(raised.value).splitlines()[1:]
+    assert line.startswith(f"  {key}: ")
+    assert "not a boolean" in line
+    assert line.endswith(f"(got {text.title()})")
+    assert str(raised.value).startswith(f"Invalid configuration in {path}:")
+
+
+def test_yaml_integers_for_floats(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(
+        "idle-time: 5\ncell-timeout: 2\nstartup-timeout: 30\n",
+        encoding="utf-8",
+    )
+
+    config = build_config(load_config_file(path), {}, source=str(path))
+
+    assert config.idle_time == 5.0
+    assert config.cell_timeout == 2.0
+    assert config.startup_timeout == 30.0
+
+
+def test_yaml_single_path_and_exclude(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("paths: p.ipynb\nexclude: helper*\n", encoding="utf-8")
+
+    config = build_config(load_config_file(path), {}, source=str(path))
+
+    assert config.paths == [Path("p.ipynb")]
+    assert config.exclude == ["helper*"]
+
+
+def test_working_directory_exists(tmp_path: Path) -> None:
+    config = build_config(
+        {}, {"working_directory": tmp_path}, source="run.yaml"
+    )
+
+    assert config.working_directory == tmp_path
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("absent", "Working directory not found"),
+        ("file.txt", "Working directory is not a directory"),
+    ],
+)
+def test_working_directory_invalid(
+    tmp_path: Path, name: str, reason: str
+) -> None:
+    (tmp_path / "file.txt").write_text("x", encoding="utf-8")
+    path = tmp_path / name
+
+    with pytest.raises(ConfigError) as raised:
+        build_config({}, {"working_directory": path}, source="run.yaml")
+    (line,) = str(raised.value).splitlines()[1:]
+    assert line == (
+        f"  working-directory: {reason}: {path}"
+        f" (got {str(path)!r}, from the command line)"
+    )
+
+
 def test_dsn_hidden_in_errors() -> None:
     with pytest.raises(ConfigError) as raised:
         build_config(
@@ -175,3 +285,14 @@ def test_load_empty_file(tmp_path: Path) -> None:
     path.write_text("", encoding="utf-8")
 
     assert load_config_file(path) == {}
+
+
+def test_cli_missing_working_directory(tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    notebook = write_notebook(tmp_path / "nb.ipynb", ["x = 1"])
+
+    result = invoke_cli([str(notebook), "--working-directory", str(missing)])
+
+    assert result.exit_code == 2
+    assert f"Working directory not found: {missing}" in result.stderr
+    assert "from the command line" in result.stderr

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -82,6 +83,41 @@ def _to_option_name(name: str) -> str:
     return name.replace("_", "-")
 
 
+def _reject_bool(value: object) -> object:
+    """Reject booleans, which pydantic would accept as 1 and 0."""
+    if isinstance(value, bool):
+        msg = "Input should be a number, not a boolean"
+        raise ValueError(msg)  # noqa: TRY004 - pydantic reports ValueError
+    return value
+
+
+def _as_list(value: object) -> object:
+    """Wrap a single string or path in a list."""
+    if isinstance(value, str | Path):
+        return [value]
+    return value
+
+
+def _check_directory(path: Path | None) -> Path | None:
+    """Check that a working directory exists, relative to the current one."""
+    if path is None:
+        return None
+    if not path.exists():
+        msg = f"Working directory not found: {path}"
+        raise ValueError(msg)
+    if not path.is_dir():
+        msg = f"Working directory is not a directory: {path}"
+        raise ValueError(msg)
+    return path
+
+
+_Count = Annotated[int, BeforeValidator(_reject_bool)]
+"""An integer that rejects booleans."""
+
+_Seconds = Annotated[float, BeforeValidator(_reject_bool)]
+"""A float that rejects booleans but accepts integers."""
+
+
 class RunConfig(BaseModel):
     """Settings of one ``nbsentry run``.
 
@@ -97,41 +133,43 @@ class RunConfig(BaseModel):
         frozen=True,
     )
 
-    paths: list[Path] = Field(
+    paths: Annotated[list[Path], BeforeValidator(_as_list)] = Field(
         default_factory=list,
         description="Notebook files or folders searched recursively.",
     )
-    exclude: list[str] = Field(
+    exclude: Annotated[list[str], BeforeValidator(_as_list)] = Field(
         default_factory=list,
         description="Glob patterns of notebook paths to leave out.",
     )
-    iterations: int = Field(
+    iterations: _Count = Field(
         default=1,
         ge=0,
         description="Passes of the business; 0 runs until stopped.",
     )
-    max_executions: int | None = Field(
+    max_executions: _Count | None = Field(
         default=None,
         ge=1,
         description="Notebooks per iteration; default all of them.",
     )
-    idle_time: float = Field(
+    idle_time: _Seconds = Field(
         default=60.0,
         ge=0,
         description="Seconds to wait between iterations.",
     )
-    execution_idle_time: float = Field(
+    execution_idle_time: _Seconds = Field(
         default=0.0, ge=0, description="Seconds to wait between cells."
     )
-    notebook_idle_time: float = Field(
+    notebook_idle_time: _Seconds = Field(
         default=0.0, ge=0, description="Seconds to wait between notebooks."
     )
-    error_idle_time: float = Field(
+    error_idle_time: _Seconds = Field(
         default=60.0,
         ge=0,
         description="Seconds to wait after a failed iteration.",
     )
-    working_directory: Path | None = Field(
+    working_directory: Annotated[
+        Path | None, AfterValidator(_check_directory)
+    ] = Field(
         default=None,
         description="Kernel working directory; default the notebook's.",
     )
@@ -141,8 +179,8 @@ class RunConfig(BaseModel):
         default=None,
         description="Kernel name; default the notebook's kernelspec.",
     )
-    cell_timeout: float | None = Field(default=None, gt=0)
-    startup_timeout: float = Field(default=60.0, gt=0)
+    cell_timeout: _Seconds | None = Field(default=None, gt=0)
+    startup_timeout: _Seconds = Field(default=60.0, gt=0)
     traces_sample: Annotated[
         TracesSample, BeforeValidator(parse_traces_sample)
     ] = 1.0
@@ -216,29 +254,54 @@ def build_config(
     Raises
     ------
     ConfigError
-        Raised if a value is invalid, naming its key and the value.
+        Raised if a value is invalid, naming its key, the value and
+        whether it came from ``source`` or the command line.
     """
     merged: dict[str, Any] = {}
     for key, value in file_values.items():
         merged[str(key).replace("-", "_")] = value
-    merged.update({k: v for k, v in overrides.items() if v is not None})
+    given = {k: v for k, v in overrides.items() if v is not None}
+    merged.update(given)
     try:
         return RunConfig.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(_describe_errors(exc, source)) from None
+        message = _describe_errors(exc, source, set(given))
+        raise ConfigError(message) from None
 
 
-def _describe_errors(exc: ValidationError, source: str) -> str:
-    lines = [f"Invalid configuration in {source}:"]
-    for error in exc.errors():
+def _describe_errors(
+    exc: ValidationError, source: str, command_line_keys: set[str]
+) -> str:
+    """Describe each invalid value with its key and where it came from.
+
+    When every error comes from ``source``, the header names it once.
+    Otherwise each line names its own source.
+    """
+    errors = exc.errors()
+    origins = [
+        "the command line"
+        if error["loc"] and error["loc"][0] in command_line_keys
+        else source
+        for error in errors
+    ]
+    all_from_source = set(origins) == {source}
+    if all_from_source:
+        lines = [f"Invalid configuration in {source}:"]
+    else:
+        lines = ["Invalid configuration:"]
+    for error, origin in zip(errors, origins, strict=True):
         key = ".".join(_to_option_name(str(p)) for p in error["loc"])
+        details = [] if all_from_source else [f"from {origin}"]
         message = error["msg"].removeprefix("Value error, ")
         if error["type"] == "extra_forbidden":
             message = "unknown option; see 'nbsentry run --help'"
-            lines.append(f"  {key}: {message}")
-            continue
-        shown = error.get("input")
-        if key == "dsn":
-            shown = "<hidden>"
-        lines.append(f"  {key}: {message} (got {shown!r})")
+        else:
+            shown = error.get("input")
+            if isinstance(shown, Path):
+                shown = str(shown)
+            if key == "dsn":
+                shown = "<hidden>"
+            details.insert(0, f"got {shown!r}")
+        suffix = f" ({', '.join(details)})" if details else ""
+        lines.append(f"  {key}: {message}{suffix}")
     return "\n".join(lines)

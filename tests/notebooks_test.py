@@ -3,17 +3,17 @@
 
 from __future__ import annotations
 
+import json
 import os
-from typing import TYPE_CHECKING
+from pathlib import Path
+from typing import Any
 
 import pytest
+from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
 from nbsentry.exceptions import ConfigError, InvalidNotebookError
 from nbsentry.notebooks import NotebookFile, find_notebooks, load_notebook
 from tests.support.runs import REPO_ROOT, write_notebook
-
-if TYPE_CHECKING:
-    from pathlib import Path
 
 DATA = REPO_ROOT / "tests" / "data"
 TREE = DATA / "tree"
@@ -184,3 +184,195 @@ def test_load_unreadable(tmp_path: Path) -> None:
     assert raised.value.message == (
         "Cannot read notebook: No such file or directory"
     )
+
+
+def _write_v4(path: Path, minor: int, ids: list[str | None]) -> Path:
+    """Write an nbformat 4 notebook with one code cell per id."""
+    cells: list[dict[str, Any]] = []
+    for index, cell_id in enumerate(ids):
+        cell: dict[str, Any] = {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": f"x = {index}",
+        }
+        if cell_id is not None:
+            cell["id"] = cell_id
+        cells.append(cell)
+    notebook = {
+        "cells": cells,
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": minor,
+    }
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def _write_v3(path: Path) -> Path:
+    """Write an nbformat 3 notebook with two code cells and markdown."""
+    cells = [
+        {"cell_type": "markdown", "metadata": {}, "source": "# Title"},
+        {
+            "cell_type": "code",
+            "collapsed": False,
+            "input": "x = 1",
+            "language": "python",
+            "metadata": {},
+            "outputs": [],
+        },
+        {
+            "cell_type": "code",
+            "collapsed": False,
+            "input": "y = x + 1",
+            "language": "python",
+            "metadata": {},
+            "outputs": [],
+        },
+    ]
+    notebook = {
+        "metadata": {"name": ""},
+        "nbformat": 3,
+        "nbformat_minor": 0,
+        "worksheets": [{"cells": cells, "metadata": {}}],
+    }
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def _cell_ids(path: Path) -> list[str]:
+    notebook = load_notebook(NotebookFile(path, path.name))
+    return [cell.cell_id for cell in notebook.cells]
+
+
+def test_load_v3_ids_stable(tmp_path: Path) -> None:
+    path = _write_v3(tmp_path / "old.ipynb")
+
+    first = _cell_ids(path)
+    second = _cell_ids(path)
+
+    assert first == ["1", "2"]
+    assert second == first
+
+
+@pytest.mark.parametrize("minor", [0, 4])
+def test_load_before_4_5_ignores_ids(tmp_path: Path, minor: int) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", minor, ["a", "b"])
+
+    assert _cell_ids(path) == ["1", "2"]
+
+
+def test_load_4_5_uses_ids(tmp_path: Path) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, ["first", "second"])
+
+    assert _cell_ids(path) == ["first", "second"]
+
+
+def test_load_duplicate_ids_stable(tmp_path: Path) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, ["same", "same", "other"])
+
+    # nbformat warns and gives the second cell a random id.
+    with pytest.warns(DuplicateCellId):
+        first = _cell_ids(path)
+    with pytest.warns(DuplicateCellId):
+        second = _cell_ids(path)
+
+    assert first == ["same", "2", "other"]
+    assert second == first
+
+
+def test_load_missing_id_stable(tmp_path: Path) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, ["first", None])
+
+    # nbformat warns and adds a random id to the cell without one.
+    with pytest.warns(MissingIDFieldWarning):
+        first = _cell_ids(path)
+    with pytest.warns(MissingIDFieldWarning):
+        second = _cell_ids(path)
+
+    assert first == ["first", "2"]
+    assert second == first
+
+
+def test_load_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.ipynb"
+    path.write_bytes(b'{"cells": [], "note": "caf\xe9"}')
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        "Notebook is not valid UTF-8; save it with UTF-8 encoding"
+    )
+
+
+def test_find_same_name_two_roots(tmp_path: Path) -> None:
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    write_notebook(tmp_path / "A" / "nb.ipynb", [])
+    write_notebook(tmp_path / "A" / "other.ipynb", [])
+    write_notebook(tmp_path / "B" / "nb.ipynb", [])
+
+    files = find_notebooks([tmp_path / "A", tmp_path / "B"])
+
+    assert _names(files) == ["A/nb.ipynb", "B/nb.ipynb", "other.ipynb"]
+    assert files[0].path == (tmp_path / "A" / "nb.ipynb").resolve()
+    assert files[1].path == (tmp_path / "B" / "nb.ipynb").resolve()
+
+
+def test_find_same_file_name(tmp_path: Path) -> None:
+    for folder in ("A", "B"):
+        (tmp_path / folder).mkdir()
+        write_notebook(tmp_path / folder / "nb.ipynb", [])
+
+    files = find_notebooks(
+        [tmp_path / "A" / "nb.ipynb", tmp_path / "B" / "nb.ipynb"]
+    )
+
+    assert _names(files) == ["A/nb.ipynb", "B/nb.ipynb"]
+
+
+def test_find_same_root_folder_name(tmp_path: Path) -> None:
+    for parent in ("x", "y"):
+        (tmp_path / parent / "A").mkdir(parents=True)
+        write_notebook(tmp_path / parent / "A" / "nb.ipynb", [])
+
+    files = find_notebooks([tmp_path / "x" / "A", tmp_path / "y" / "A"])
+
+    assert _names(files) == ["x/A/nb.ipynb", "y/A/nb.ipynb"]
+
+
+def test_find_unique_names_unchanged(tmp_path: Path) -> None:
+    (tmp_path / "A").mkdir()
+    (tmp_path / "B").mkdir()
+    write_notebook(tmp_path / "A" / "one.ipynb", [])
+    write_notebook(tmp_path / "B" / "two.ipynb", [])
+
+    files = find_notebooks([tmp_path / "A", tmp_path / "B"])
+
+    assert _names(files) == ["one.ipynb", "two.ipynb"]
+
+
+@pytest.mark.parametrize("root", ["notebooks", "notebooks/", "./notebooks"])
+def test_find_exclude_path_as_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, root: str
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "notebooks").mkdir()
+    write_notebook(tmp_path / "notebooks" / "helper.ipynb", [])
+    write_notebook(tmp_path / "notebooks" / "main.ipynb", [])
+
+    files = find_notebooks([Path(root)], ["notebooks/helper*"])
+
+    assert _names(files) == ["main.ipynb"]
+
+
+def test_find_exclude_absolute_path(tmp_path: Path) -> None:
+    (tmp_path / "notebooks").mkdir()
+    write_notebook(tmp_path / "notebooks" / "helper.ipynb", [])
+    write_notebook(tmp_path / "notebooks" / "main.ipynb", [])
+    pattern = f"{tmp_path.resolve().as_posix()}/notebooks/helper*"
+
+    files = find_notebooks([tmp_path / "notebooks"], [pattern])
+
+    assert _names(files) == ["main.ipynb"]

@@ -24,6 +24,9 @@ __all__ = [
 
 _CHECKPOINTS = ".ipynb_checkpoints"
 
+_IDS_SINCE = (4, 5)
+"""First nbformat version whose files store cell ids."""
+
 
 @dataclass(frozen=True)
 class NotebookFile:
@@ -33,7 +36,11 @@ class NotebookFile:
     """Absolute path of the file."""
 
     name: str
-    """Path relative to the root given by the user, with ``/``."""
+    """Name unique among the notebooks found, with ``/``.
+
+    It is the path relative to the root given by the user, unless that
+    collides with another notebook's name (see `find_notebooks`).
+    """
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,12 @@ class CodeCell:
     """Position among code cells, from 1, as JupyterLab counts them."""
 
     cell_id: str
-    """The nbformat cell id, or ``number`` as text if the cell has none."""
+    """The nbformat cell id, or ``number`` as text if the file has none.
+
+    Ids are taken only from files of nbformat 4.5 or later. Older files
+    get random ids each time nbformat converts them, which would change
+    the cell's tag and fingerprint on every run.
+    """
 
     source: str
     """Code of the cell."""
@@ -86,7 +98,7 @@ class Notebook:
 
     @property
     def name(self) -> str:
-        """Path relative to the root given by the user."""
+        """Unique name of the notebook; see `NotebookFile.name`."""
         return self.file.name
 
 
@@ -99,13 +111,21 @@ def find_notebooks(
     notebook's name is its path relative to the folder given, or its file
     name when the file itself is given.
 
+    Names appear in logs, Sentry tags and fingerprints, so they must be
+    unique. Notebooks whose names collide get the name of the folder given
+    (or of the file's folder) as a prefix. While names still collide, they
+    get further parent folders of that folder, up to the absolute path.
+    Unique names are kept as they are.
+
     Parameters
     ----------
     paths
         Notebook files and folders.
     exclude
         Glob patterns. A notebook is left out if a pattern matches its
-        name, its file name or the name of a folder above it.
+        path relative to the folder given, its file name, the name of a
+        folder between them, its path as given (the folder given joined
+        with the relative path) or its absolute path.
 
     Returns
     -------
@@ -118,7 +138,7 @@ def find_notebooks(
         Raised if a path does not exist or a file given is not a notebook.
     """
     patterns = exclude or []
-    found: dict[Path, NotebookFile] = {}
+    found: dict[Path, _Candidate] = {}
     for given in paths:
         if not given.exists():
             msg = f"Notebook path not found: {given}"
@@ -127,26 +147,79 @@ def find_notebooks(
             if given.suffix != ".ipynb":
                 msg = f"Not a notebook (expected a .ipynb file): {given}"
                 raise ConfigError(msg)
-            candidates = [(given, given.name)]
+            candidates = [(given, given.name, given.parent)]
         else:
             candidates = [
-                (path, path.relative_to(given).as_posix())
+                (path, path.relative_to(given).as_posix(), given)
                 for path in sorted(given.rglob("*.ipynb"))
                 if _CHECKPOINTS not in path.relative_to(given).parts
                 and path.is_file()
             ]
-        for path, name in candidates:
-            if _is_excluded(name, patterns):
+        for path, name, root in candidates:
+            if _is_excluded(path, name, patterns):
                 continue
             resolved = path.resolve()
-            found.setdefault(resolved, NotebookFile(resolved, name))
-    return sorted(found.values(), key=lambda f: (f.name, str(f.path)))
+            candidate = _Candidate(resolved, name, root.resolve().parts[1:])
+            found.setdefault(resolved, candidate)
+    files = _unique_names(list(found.values()))
+    return sorted(files, key=lambda f: (f.name, str(f.path)))
 
 
-def _is_excluded(name: str, patterns: list[str]) -> bool:
+@dataclass
+class _Candidate:
+    """A notebook found, before its name is made unique."""
+
+    path: Path
+    """Absolute path of the file, symbolic links resolved."""
+
+    relative_name: str
+    """Path relative to the root given, with ``/``."""
+
+    root_folders: tuple[str, ...]
+    """Folders of the root's absolute path, without the leading ``/``."""
+
+    prefix_depth: int = 0
+    """Number of the root's folders, from the last, that prefix the name."""
+
+    @property
+    def name(self) -> str:
+        if self.prefix_depth > len(self.root_folders):
+            return self.path.as_posix()
+        start = len(self.root_folders) - self.prefix_depth
+        return "/".join([*self.root_folders[start:], self.relative_name])
+
+
+def _unique_names(candidates: list[_Candidate]) -> list[NotebookFile]:
+    """Lengthen colliding names until every name is unique.
+
+    The loop ends because each pass lengthens at least one name, and a
+    name at full length is the absolute path, which is unique.
+    """
+    while True:
+        by_name: dict[str, list[_Candidate]] = {}
+        for candidate in candidates:
+            by_name.setdefault(candidate.name, []).append(candidate)
+        colliding = [
+            c for group in by_name.values() if len(group) > 1 for c in group
+        ]
+        if not colliding:
+            break
+        for candidate in colliding:
+            candidate.prefix_depth += 1
+    return [NotebookFile(c.path, c.name) for c in candidates]
+
+
+def _is_excluded(path: Path, name: str, patterns: list[str]) -> bool:
+    """Check the notebook's names and paths against the patterns."""
+    whole_names = {
+        name,
+        path.as_posix(),
+        path.absolute().as_posix(),
+        path.resolve().as_posix(),
+    }
     parts = name.split("/")
     for pattern in patterns:
-        if fnmatch.fnmatchcase(name, pattern):
+        if any(fnmatch.fnmatchcase(n, pattern) for n in whole_names):
             return True
         if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
             return True
@@ -172,12 +245,20 @@ def load_notebook(file: NotebookFile) -> Notebook:
         Raised if the file cannot be read or is not a valid notebook.
     """
     try:
-        node = nbformat.read(  # type: ignore[no-untyped-call]
-            file.path, as_version=4
-        )
+        text = file.path.read_text(encoding="utf-8")
     except OSError as exc:
         msg = f"Cannot read notebook: {exc.strerror}"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
+    except UnicodeDecodeError as exc:
+        msg = "Notebook is not valid UTF-8; save it with UTF-8 encoding"
+        raise InvalidNotebookError(msg, notebook=file.name) from exc
+    try:
+        # NOTE: the text is parsed twice, once untouched to see the file's
+        # own version and ids, and once by nbformat, which converts it.
+        file_ids = _stable_cell_ids(json.loads(text))
+        node = nbformat.reads(  # type: ignore[no-untyped-call]
+            text, as_version=4
+        )
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
         msg = "Notebook is not valid JSON; open and save it in JupyterLab"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
@@ -195,11 +276,14 @@ def load_notebook(file: NotebookFile) -> Notebook:
             source = "".join(source)
         tags = cell.get("metadata", {}).get("tags", [])
         cell_id = cell.get("id")
+        # nbformat replaces a duplicate id with a random one, so an id is
+        # used only if the file itself has it at this position.
+        stable = index < len(file_ids) and cell_id == file_ids[index]
         cells.append(
             CodeCell(
                 index=index,
                 number=number,
-                cell_id=str(cell_id) if cell_id else str(number),
+                cell_id=str(cell_id) if cell_id and stable else str(number),
                 source=str(source),
                 tags=frozenset(str(t) for t in tags),
             )
@@ -211,3 +295,25 @@ def load_notebook(file: NotebookFile) -> Notebook:
         kernel_name=str(kernel_name) if kernel_name else None,
         cells=tuple(cells),
     )
+
+
+def _stable_cell_ids(raw: object) -> list[object]:
+    """List the cell ids a notebook file stores, by cell position.
+
+    Only nbformat 4.5 and later store ids. For older files the list is
+    empty, because nbformat gives their cells new random ids on each read.
+    """
+    if not isinstance(raw, dict):
+        return []
+    major = raw.get("nbformat")
+    minor = raw.get("nbformat_minor")
+    if not isinstance(major, int) or not isinstance(minor, int):
+        return []
+    if major != _IDS_SINCE[0] or minor < _IDS_SINCE[1]:
+        return []
+    cells = raw.get("cells")
+    if not isinstance(cells, list):
+        return []
+    return [
+        cell.get("id") if isinstance(cell, dict) else None for cell in cells
+    ]

@@ -84,6 +84,12 @@ class ExecuteOutcome:
     kernel_responsive: bool = True
     """False if the kernel ignored an interrupt after a timeout."""
 
+    sent: bool = True
+    """False if the kernel had died before the request could be sent."""
+
+    kernel_output: str | None = None
+    """End of the kernel process's own output, kept when it died."""
+
 
 class ExecutionCollector:
     """Collect the messages of one ``execute_request``.

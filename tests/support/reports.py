@@ -92,6 +92,7 @@ async def run_cells(
     *,
     load_extension: bool = True,
     cell_timeout: float | None = None,
+    execution_idle_time: float = 0.0,
 ) -> ReportRun:
     """Write notebooks and run them, in order, in one ``run`` phase.
 
@@ -108,6 +109,8 @@ async def run_cells(
         Whether kernels load the nbsentry kernel extension.
     cell_timeout
         Seconds before a cell is interrupted, or `None` for no limit.
+    execution_idle_time
+        Seconds to wait between cells.
     """
     files = [
         write_cells(directory / name, cells)
@@ -120,7 +123,12 @@ async def run_cells(
         user=f"{FLOCK}01",
         tags={"backend": backend.name},
     )
-    executor = NotebookExecutor(backend, telemetry, cell_timeout=cell_timeout)
+    executor = NotebookExecutor(
+        backend,
+        telemetry,
+        cell_timeout=cell_timeout,
+        execution_idle_time=execution_idle_time,
+    )
     results: dict[str, NotebookResult] = {}
     with capture_logs() as logs:
         try:

@@ -35,6 +35,9 @@ EXTENSION_ARGUMENT = "--IPKernelApp.extensions=nbsentry_kernel"
 INTERRUPT_GRACE = 10.0
 """Seconds a kernel has to answer an interrupt before it counts as hung."""
 
+OUTPUT_TAIL_BYTES = 4096
+"""Bytes of the kernel process's own output kept for error messages."""
+
 _POLL_INTERVAL = 1.0
 """Seconds of silence between checks that the kernel process lives."""
 
@@ -63,14 +66,21 @@ class LocalKernel:
         A client of that kernel with channels started.
     name
         Kernel name.
+    output
+        File that receives the kernel process's stdout and stderr.
     """
 
     def __init__(
-        self, manager: AsyncKernelManager, client: Any, name: str
+        self,
+        manager: AsyncKernelManager,
+        client: Any,
+        name: str,
+        output: Path,
     ) -> None:
         self._manager = manager
         self._client = client
         self._name = name
+        self._output = output
         self._busy = False
 
     @property
@@ -98,6 +108,15 @@ class LocalKernel:
 
         See `nbsentry.backends.Kernel.execute`.
         """
+        if not await self.is_alive():
+            # It died after the previous request completed, so this cell
+            # is not to blame; the outcome says it was never sent.
+            return ExecuteOutcome(
+                status=OutcomeStatus.died,
+                sent=False,
+                kernel_responsive=False,
+                kernel_output=self.output_tail(),
+            )
         msg = self._client.session.msg(
             "execute_request", build_execute_content(code), metadata=metadata
         )
@@ -111,18 +130,39 @@ class LocalKernel:
             self._busy = False
             return collector.outcome()
         if waited is _Wait.died:
-            return collector.interrupted(OutcomeStatus.died, responsive=False)
+            return self._died(collector)
         _logger.info(
             "Interrupting kernel after cell timeout", kernel=self.name
         )
         await self._manager.interrupt_kernel()
         waited = await self._wait(collector, loop.time() + INTERRUPT_GRACE)
         if waited is _Wait.died:
-            return collector.interrupted(OutcomeStatus.died, responsive=False)
+            return self._died(collector)
         self._busy = waited is not _Wait.done
         return collector.interrupted(
             OutcomeStatus.timed_out, responsive=not self._busy
         )
+
+    def _died(self, collector: ExecutionCollector) -> ExecuteOutcome:
+        outcome = collector.interrupted(OutcomeStatus.died, responsive=False)
+        outcome.kernel_output = self.output_tail()
+        return outcome
+
+    def output_tail(self) -> str | None:
+        """Return the end of the kernel process's stdout and stderr.
+
+        Returns `None` if the process wrote nothing.
+        """
+        try:
+            with self._output.open("rb") as file:
+                file.seek(0, os.SEEK_END)
+                size = file.tell()
+                file.seek(max(size - OUTPUT_TAIL_BYTES, 0))
+                tail = file.read()
+        except OSError:
+            return None
+        text = tail.decode("utf-8", "replace").strip()
+        return text or None
 
     async def _wait(
         self, collector: ExecutionCollector, deadline: float | None
@@ -147,6 +187,17 @@ class LocalKernel:
                         return _Wait.deadline
                     if not await self.is_alive():
                         return _Wait.died
+                    continue
+                except (ValueError, RecursionError) as exc:
+                    # The message was received but cannot be decoded, such
+                    # as JSON nested deeper than Python's recursion limit.
+                    # An output is lost; a reply or idle would end in the
+                    # timeout or the death check.
+                    _logger.warning(
+                        "Kernel message dropped: cannot decode it",
+                        kernel=self.name,
+                        error=type(exc).__name__,
+                    )
                     continue
                 collector.feed(msg)
                 late = deadline is not None and loop.time() >= deadline
@@ -276,14 +327,25 @@ class LocalBackend:
             transport="ipc",
             ip=str(self._socket_dir() / f"k{self._started}"),
         )
-        extra = [EXTENSION_ARGUMENT] if self._load_extension else []
         env = {
             k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES
         }
+        # The kernel's own stdout and stderr (tracebacks of its start-up,
+        # writes to file descriptors 1 and 2) go to a file, not into the
+        # runner's output; its end is logged when the kernel dies.
+        output = self._socket_dir() / f"k{self._started}.log"
         try:
-            await manager.start_kernel(
-                extra_arguments=extra, cwd=str(cwd), env=env
-            )
+            extra = []
+            if self._load_extension and _is_ipykernel(manager):
+                extra.append(EXTENSION_ARGUMENT)
+            with output.open("wb") as file:
+                await manager.start_kernel(
+                    extra_arguments=extra,
+                    cwd=str(cwd),
+                    env=env,
+                    stdout=file,
+                    stderr=file,
+                )
         except NoSuchKernel as exc:
             specs = manager.kernel_spec_manager.find_kernel_specs()
             msg = _unknown_kernel(kernel_name, specs)
@@ -302,9 +364,19 @@ class LocalBackend:
                 f"Kernel {kernel_name!r} did not become ready within"
                 f" {self._startup_timeout:g} s: {exc}"
             )
+            kernel = LocalKernel(manager, client, kernel_name, output)
+            tail = kernel.output_tail()
+            if tail:
+                msg += f"\nLast output of the kernel process:\n{tail}"
             raise KernelStartError(msg) from exc
         _logger.debug("Kernel started", kernel=kernel_name, cwd=str(cwd))
-        return LocalKernel(manager, client, kernel_name)
+        return LocalKernel(manager, client, kernel_name, output)
+
+
+def _is_ipykernel(manager: AsyncKernelManager) -> bool:
+    """Whether a kernel spec starts ipykernel, which can load extensions."""
+    spec = manager.kernel_spec
+    return spec is not None and "ipykernel" in " ".join(spec.argv)
 
 
 def _unknown_kernel(kernel_name: str, specs: dict[str, str]) -> str:

@@ -1,0 +1,115 @@
+"""Tests of local kernels that die between cells or send odd messages."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import AsyncKernelManager
+
+from nbsentry.backends.local import _is_ipykernel
+from nbsentry.models import CellStatus
+from tests.support.reports import event_of, run_cells
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tests.support import CapturingTransport
+
+ARM_TIMER = (
+    "import os, threading\nthreading.Timer(0.2, os._exit, (1,)).start()"
+)
+"""A cell that completes, then kills its kernel a moment later."""
+
+LAST_WORDS = (
+    "import os\nos.write(2, b'goodbye from the kernel\\n')\nos._exit(3)"
+)
+"""A cell that writes to the kernel's stderr, then kills the kernel."""
+
+
+async def test_death_before_send(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    run = await run_cells(
+        tmp_path,
+        {
+            "idle.ipynb": [
+                ("arm", ARM_TIMER),
+                ("next", "x = 1"),
+            ]
+        },
+        execution_idle_time=2.0,
+    )
+
+    statuses = [c.status for c in run.results["idle.ipynb"].cells]
+    assert statuses == [CellStatus.passed, CellStatus.kernel_died]
+    event = event_of(sentry_capture, "idle.ipynb")
+    assert event["tags"]["cell"] == "next"
+    assert event["exception"]["values"][0]["value"] == (
+        "Kernel died before cell #2 was sent, after the previous cell"
+        " completed"
+    )
+
+
+async def test_death_attaches_kernel_output(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    await run_cells(
+        tmp_path,
+        {
+            "last-words.ipynb": [
+                ("exit", LAST_WORDS),
+            ]
+        },
+    )
+
+    (attachment,) = sentry_capture.attachments
+    text = attachment.data.decode()
+    assert text.startswith("Last output of the kernel process:\n")
+    assert "goodbye from the kernel" in text
+
+
+async def test_undecodable_message_dropped(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    # JSON nested deeper than the runner's recursion limit cannot be
+    # decoded; the output is lost but the cell and the run go on.
+    deep = (
+        "from IPython.display import display\n"
+        "import sys\n"
+        "sys.setrecursionlimit(100000)\n"
+        "d = []\n"
+        "for _ in range(20000):\n"
+        "    d = [d]\n"
+        "display({'application/json': d}, raw=True)"
+    )
+    run = await run_cells(
+        tmp_path,
+        {
+            "deep.ipynb": [("deep", deep), ("after", "x = 1")],
+            "next.ipynb": [("one", "y = 2")],
+        },
+    )
+
+    deep_cells = run.results["deep.ipynb"].cells
+    assert [c.status for c in deep_cells] == [CellStatus.passed] * 2
+    assert run.results["next.ipynb"].first_failure is None
+    dropped = run.logs_named("Kernel message dropped: cannot decode it")
+    assert len(dropped) == 1
+    assert dropped[0]["error"] == "RecursionError"
+    assert sentry_capture.events == []
+
+
+def test_extension_argument_only_for_ipykernel(tmp_path: Path) -> None:
+    spec_dir = tmp_path / "other"
+    spec_dir.mkdir()
+    spec = {"argv": ["sleep", "1000"], "display_name": "Other"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    specs = KernelSpecManager(kernel_dirs=[str(tmp_path)])
+
+    other = AsyncKernelManager(kernel_name="other", kernel_spec_manager=specs)
+    python = AsyncKernelManager(kernel_name="python3")
+
+    assert _is_ipykernel(other) is False
+    assert _is_ipykernel(python) is True

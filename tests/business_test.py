@@ -18,6 +18,7 @@ from tests.support.runs import (
     REPO_ROOT,
     RecordingObserver,
     build_monkey,
+    logs_named,
     make_config,
     run_notebooks,
     sentry_options,
@@ -59,10 +60,10 @@ async def test_max_executions(tmp_path: Path) -> None:
     run = await run_notebooks([tmp_path], iterations=3, max_executions=2)
 
     assert run.summary.iterations == 3
-    assert _iteration_names(run.summary.notebooks, [2, 1, 2]) == [
+    assert _iteration_names(run.summary.notebooks, [2, 2, 2]) == [
         ["n1.ipynb", "n2.ipynb"],
-        ["n3.ipynb"],
-        ["n1.ipynb", "n2.ipynb"],
+        ["n3.ipynb", "n1.ipynb"],
+        ["n2.ipynb", "n3.ipynb"],
     ]
     notebooks = transactions_by_op(run.transport, "nbsentry.notebook")
     per_iteration = [
@@ -73,7 +74,7 @@ async def test_max_executions(tmp_path: Path) -> None:
         )
         for iteration in transactions_by_op(run.transport, "nbsentry.run")
     ]
-    assert per_iteration == [2, 1, 2]
+    assert per_iteration == [2, 2, 2]
 
 
 async def test_notebooks_found_each_pass(tmp_path: Path) -> None:
@@ -224,3 +225,52 @@ async def test_invalid_notebook_reported(tmp_path: Path) -> None:
         "NotebookRunner",
         "invalid.ipynb",
     ]
+
+
+async def test_first_kernel_failure_not_fatal(tmp_path: Path) -> None:
+    # The first notebook names a kernel that does not exist, so startup
+    # cannot start its kernel; the other notebook must still run.
+    first = write_notebook(tmp_path / "a-missing-kernel.ipynb", ["x = 1"])
+    content = first.read_text().replace('"python3"', '"no-such-kernel"')
+    first.write_text(content)
+    write_notebook(tmp_path / "b-fine.ipynb", ["x = 1"])
+
+    run = await run_notebooks([tmp_path])
+
+    broken, fine = run.summary.notebooks
+    assert broken.status is NotebookStatus.failed
+    assert broken.error is not None
+    assert broken.error.startswith("Kernel 'no-such-kernel' not found")
+    assert fine.status is NotebookStatus.passed
+    (warning,) = logs_named(run.logs, "First kernel did not start")
+    assert warning["log_level"] == "warning"
+    (startup,) = transactions_by_op(run.transport, "nbsentry.startup")
+    assert startup["contexts"]["trace"]["status"] == "internal_error"
+
+
+async def test_cancelled_notebook_kept(tmp_path: Path) -> None:
+    write_notebook(
+        tmp_path / "slow.ipynb", ["x = 1", "import time; time.sleep(30)"]
+    )
+    config = make_config([tmp_path])
+
+    with capture_sentry(options=sentry_options()) as transport:
+        task: asyncio.Task[Any] | None = None
+
+        def stop_after_first_cell(notebook: str, cell: str) -> None:
+            del notebook
+            if cell == "cell-1" and task is not None:
+                task.cancel()
+
+        observer = RecordingObserver(on_cell_finished=stop_after_first_cell)
+        monkey = build_monkey(config, observer)
+        task = asyncio.create_task(monkey.run())
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=60)
+
+    (result,) = monkey.business.completed
+    assert result.status is NotebookStatus.cancelled
+    assert [c.cell.cell_id for c in result.cells] == ["cell-1"]
+    (notebook,) = transactions_by_op(transport, "nbsentry.notebook")
+    assert notebook["contexts"]["trace"]["status"] == "cancelled"
+    transport.validate_all()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import itertools
 import random
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -80,13 +79,23 @@ class NotebookRunner:
         return files
 
     def _next_files(self) -> list[NotebookFile]:
-        first = next(self._queue, None)
-        if first is None:
-            self._queue = iter(self._new_pass())
-            first = next(self._queue)
-        count = self.config.max_executions or self._pass_size
-        rest = list(itertools.islice(self._queue, count - 1))
-        return [first, *rest]
+        """Take the next notebooks, starting new passes as needed.
+
+        Without ``max_executions`` an iteration is one whole pass. With it,
+        an iteration takes that many notebooks, going on into the next
+        pass when this one ends, as mobu's notebook runner does.
+        """
+        limit = self.config.max_executions
+        files: list[NotebookFile] = []
+        while limit is None or len(files) < limit:
+            file = next(self._queue, None)
+            if file is None:
+                if limit is None and files:
+                    break
+                self._queue = iter(self._new_pass())
+                continue
+            files.append(file)
+        return files
 
     async def startup(self) -> None:
         """Find the notebooks and start a kernel for the first one.
@@ -132,7 +141,14 @@ class NotebookRunner:
         for index, file in enumerate(self._next_files()):
             if index and self.config.notebook_idle_time:
                 await asyncio.sleep(self.config.notebook_idle_time)
-            result = await self.executor.run(phase, file)
+            try:
+                result = await self.executor.run(phase, file)
+            except asyncio.CancelledError:
+                # Show the interrupted notebook in the summary too.
+                if self.executor.current is not None:
+                    self.executor.current.cancelled = True
+                    self.completed.append(self.executor.current)
+                raise
             results.append(result)
             self.completed.append(result)
         return results
@@ -218,12 +234,14 @@ class Monkey:
         RunSummary
             Every notebook result.
 
+        A first kernel that fails to start is reported in the startup
+        transaction and logged, and the iterations run anyway: each
+        notebook tries its own kernel and fails on its own.
+
         Raises
         ------
         ConfigError
             Raised if no notebook is found.
-        KernelStartError
-            Raised if the first kernel cannot start.
         """
         summary = RunSummary()
         try:
@@ -232,7 +250,9 @@ class Monkey:
                     await self.business.startup()
                 except KernelStartError as exc:
                     self.telemetry.capture_phase_error(phase, exc)
-                    raise
+                    _logger.warning(
+                        "First kernel did not start", error=exc.message
+                    )
             await self._iterate(summary)
         finally:
             await self._shutdown()

@@ -52,6 +52,8 @@ class NotebookStatus(StrEnum):
 
     passed = "passed"
     failed = "failed"
+    cancelled = "cancelled"
+    """The run was stopped while the notebook ran, and no cell failed."""
 
 
 @dataclass(frozen=True)
@@ -101,11 +103,19 @@ class NotebookResult:
     error: str | None = None
     """Failure outside any cell, such as an invalid notebook."""
 
+    cancelled: bool = False
+    """Whether the run was stopped before the notebook finished."""
+
     @property
     def status(self) -> NotebookStatus:
-        """Passed unless a cell or the notebook itself failed."""
+        """Failed if a cell or the notebook itself failed, else passed.
+
+        A notebook stopped before its end without a failure is cancelled.
+        """
         if self.error is not None or self.first_failure is not None:
             return NotebookStatus.failed
+        if self.cancelled:
+            return NotebookStatus.cancelled
         return NotebookStatus.passed
 
     @property

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from contextlib import AsyncExitStack
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import structlog
 
@@ -19,6 +19,7 @@ from .kernel_reports import (
 )
 from .models import CellResult, CellStatus, KernelError, NotebookResult
 from .notebooks import CodeCell, Notebook, NotebookFile, load_notebook
+from .sentry import scrub_text
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_KERNEL",
+    "MAX_MESSAGE_LENGTH",
     "REPORT_VERSION",
     "NotebookExecutor",
     "RunObserver",
@@ -35,6 +37,9 @@ __all__ = [
 
 DEFAULT_KERNEL = "python3"
 """Kernel used when neither the options nor the notebook name one."""
+
+MAX_MESSAGE_LENGTH = 500
+"""Characters of a failure's message kept for log lines and the summary."""
 
 REPORT_VERSION = 1
 """Version of the ``nbsentry`` request metadata and kernel reports."""
@@ -102,6 +107,8 @@ class NotebookExecutor:
         self.working_directory = working_directory
         self.kernel_integrations = kernel_integrations
         self.observer = observer
+        self.current: NotebookResult | None = None
+        """Result of the notebook running now, filled in as cells end."""
 
     def kernel_for(self, notebook: Notebook) -> str:
         """Return the kernel name a notebook runs on."""
@@ -129,7 +136,7 @@ class NotebookExecutor:
             What happened to each code cell.
         """
         started = time.monotonic()
-        result = NotebookResult(name=file.name)
+        result = self.current = NotebookResult(name=file.name)
         try:
             notebook = load_notebook(file)
         except InvalidNotebookError as exc:
@@ -159,6 +166,7 @@ class NotebookExecutor:
         return result
 
     def _finish(self, result: NotebookResult, started: float) -> None:
+        self.current = None
         result.duration = time.monotonic() - started
         failure = result.first_failure
         _logger.info(
@@ -267,11 +275,42 @@ class NotebookExecutor:
                 window=TimeWindow(sent, time.time()),
             )
             cell_trace.add_kernel_spans(reports.spans)
+            dropped = reports.final.dropped.spans if reports.final else 0
+            if dropped:
+                cell_trace.set_data("nbsentry.kernel.dropped_spans", dropped)
+                _logger.warning(
+                    "Kernel extension left out spans past its limit",
+                    notebook=notebook.name,
+                    cell=cell.cell_id,
+                    dropped=dropped,
+                )
             if reports.rejected:
                 cell_trace.set_data(
                     "nbsentry.rejected_reports", reports.rejected
                 )
             return self._judge(cell_trace, outcome, duration, reports), reports
+
+    def _timeout(
+        self,
+        cell: CodeCell,
+        outcome: ExecuteOutcome,
+        interrupted: list[dict[str, Any]] | None,
+    ) -> _Failure:
+        """Describe a cell interrupted at the cell timeout."""
+        message = (
+            f"Cell {cell.label} timed out after {self.cell_timeout:g} s"
+            " and was interrupted"
+        )
+        if not outcome.kernel_responsive:
+            message += "; the kernel did not respond to the interrupt"
+        values = _timeout_values(message, interrupted)
+        return _Failure(
+            CellStatus.timed_out,
+            "CellTimeoutError",
+            message,
+            values,
+            outcome.error,
+        )
 
     def _metadata(
         self, notebook: Notebook, cell: CodeCell, cell_trace: CellTrace
@@ -307,22 +346,11 @@ class NotebookExecutor:
         chain = final.exception.values if final and final.exception else ()
         values = exception_values(chain, cell_trace.notebook.name) or None
         if outcome.status is OutcomeStatus.timed_out:
-            status = CellStatus.timed_out
-            exception_type = "CellTimeoutError"
-            message = (
-                f"Cell {cell.label} timed out after {self.cell_timeout:g} s"
-                " and was interrupted"
-            )
-            if not outcome.kernel_responsive:
-                message += "; the kernel did not respond to the interrupt"
+            failure = self._timeout(cell, outcome, values)
             cell_trace.set_status("deadline_exceeded")
-            values = _timeout_values(message, values)
         elif outcome.status is OutcomeStatus.died:
-            status = CellStatus.kernel_died
-            exception_type = "KernelDiedError"
-            message = f"Kernel died while running cell {cell.label}"
+            failure = _death(cell, outcome)
             cell_trace.set_status("internal_error")
-            values = None
         else:
             if error is None:
                 error = KernelError(
@@ -334,10 +362,11 @@ class NotebookExecutor:
                 return CellResult(
                     cell, CellStatus.expected_error, duration, error
                 )
-            status = CellStatus.failed
-            exception_type = error.ename
-            message = error.evalue
+            failure = _Failure(
+                CellStatus.failed, error.ename, error.evalue, values, error
+            )
             cell_trace.set_status("internal_error")
+        status, exception_type, message, values, error = failure
 
         context: dict[str, Any] = {}
         if outcome.execution_count is not None:
@@ -352,7 +381,11 @@ class NotebookExecutor:
             breadcrumbs=breadcrumbs(reports),
         )
 
-        summary = f"{exception_type}: {message}"
+        # Log lines and the summary never see before_send's filter, and a
+        # notebook can raise with megabytes of text.
+        summary = scrub_text(f"{exception_type}: {message}")
+        if len(summary) > MAX_MESSAGE_LENGTH:
+            summary = summary[: MAX_MESSAGE_LENGTH - 1] + "…"
         _logger.warning(
             "Cell failed",
             notebook=trace.name,
@@ -362,6 +395,36 @@ class NotebookExecutor:
             error=summary,
         )
         return CellResult(cell, status, duration, error, summary)
+
+
+class _Failure(NamedTuple):
+    """What the error event and log line of a failed cell say."""
+
+    status: CellStatus
+    exception_type: str
+    message: str
+    values: list[dict[str, Any]] | None
+    error: KernelError | None
+
+
+def _death(cell: CodeCell, outcome: ExecuteOutcome) -> _Failure:
+    """Describe a kernel that died during or before the cell."""
+    message = f"Kernel died while running cell {cell.label}"
+    if not outcome.sent:
+        message = (
+            f"Kernel died before cell {cell.label} was sent, after the"
+            " previous cell completed"
+        )
+    error = outcome.error
+    if outcome.kernel_output:
+        error = KernelError(
+            "KernelDiedError",
+            message,
+            "Last output of the kernel process:\n" + outcome.kernel_output,
+        )
+    return _Failure(
+        CellStatus.kernel_died, "KernelDiedError", message, None, error
+    )
 
 
 def _timeout_values(

@@ -26,6 +26,12 @@ if TYPE_CHECKING:
 
 __all__ = ["ProgressDisplay", "render_summary"]
 
+_STATUS_MARKUP = {
+    NotebookStatus.passed: "[green]passed[/]",
+    NotebookStatus.failed: "[red]failed[/]",
+    NotebookStatus.cancelled: "[yellow]cancelled[/]",
+}
+
 
 class ProgressDisplay:
     """A progress bar of notebooks and of the current notebook's cells.
@@ -115,8 +121,7 @@ def render_summary(results: list[NotebookResult]) -> Table:
     table.add_column("First failure", overflow="fold", ratio=3)
     for name in sorted(latest):
         result = latest[name]
-        passed = result.status is NotebookStatus.passed
-        row = [name, "[green]passed[/]" if passed else "[red]failed[/]"]
+        row = [name, _STATUS_MARKUP[result.status]]
         if repeated:
             row += [str(runs[name]), str(failures.get(name, 0))]
         row += [

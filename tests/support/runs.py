@@ -69,6 +69,8 @@ class RecordingObserver:
     cells: list[tuple[str, str, str]] = field(default_factory=list)
     on_notebook_started: Callable[[Notebook], None] | None = None
     on_notebook_finished: Callable[[NotebookResult], None] | None = None
+    on_cell_finished: Callable[[str, str], None] | None = None
+    """Called with the notebook name and cell id as each cell ends."""
 
     def notebook_started(self, notebook: Notebook) -> None:
         self.started.append(notebook.name)
@@ -79,6 +81,8 @@ class RecordingObserver:
         self.cells.append(
             (notebook.name, result.cell.cell_id, result.status.value)
         )
+        if self.on_cell_finished is not None:
+            self.on_cell_finished(notebook.name, result.cell.cell_id)
 
     def notebook_finished(self, result: NotebookResult) -> None:
         self.finished.append(result.name)

@@ -6,7 +6,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 import pytest
+from typer.testing import CliRunner
 
+from nbsentry import cli
 from tests.support.cli import invoke_cli, read_spool
 from tests.support.runs import REPO_ROOT, write_notebook
 
@@ -88,7 +90,8 @@ def test_traces_sample_rejected(value: str) -> None:
 
     assert result.exit_code == 2
     assert _error_line(result).startswith(
-        f"Error: --traces-sample: invalid traces sample {value!r}"
+        "Error: --traces-sample or NBSENTRY_TRACES_SAMPLE: invalid traces"
+        f" sample {value!r}"
     )
 
 
@@ -126,7 +129,7 @@ def test_path_not_found(tmp_path: Path) -> None:
 
     assert result.exit_code == 2
     assert f"Error: Notebook path not found: {missing}" in result.stderr
-    assert len(read_spool(tmp_path / "spool")) == 2
+    assert not (tmp_path / "spool").exists()
 
 
 def test_invalid_log_level() -> None:
@@ -225,3 +228,50 @@ def test_working_directory(tmp_path: Path) -> None:
         if item.type == "event" and item.payload.json is not None
     ]
     assert event["exception"]["values"][0]["value"] == str(kernel_dir)
+
+
+def test_invalid_dsn_rejected(tmp_path: Path) -> None:
+    result = invoke_cli([PASSING, "--dsn", "foo", "--spool", str(tmp_path)])
+
+    assert result.exit_code == 2
+    assert _error_line(result).startswith("Error: Invalid DSN: ")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_spool_not_writable(tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+
+    result = invoke_cli([PASSING, "--spool", str(blocker / "spool")])
+
+    assert result.exit_code == 2
+    assert _error_line(result).startswith(
+        f"Error: Cannot write to spool folder {blocker / 'spool'}: "
+    )
+
+
+def test_help_shows_defaults() -> None:
+    result = CliRunner().invoke(cli.app, ["run", "--help"], env=WIDE)
+
+    assert result.exit_code == 0
+    assert "Seconds between iterations (default: 60)." in result.stdout
+
+
+def test_send_spool_invalid_log_level(tmp_path: Path) -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        ["send-spool", "--spool", str(tmp_path), "--log-level", "loud"],
+    )
+
+    assert result.exit_code == 2
+    assert "Invalid log level 'loud'" in result.stderr
+
+
+@pytest.mark.allow_sentry_sdk_errors
+def test_lost_envelopes_fail_run() -> None:
+    # Nothing listens on port 1, so every envelope is lost.
+    result = invoke_cli([PASSING, "--dsn", "http://key@127.0.0.1:1/1"])
+
+    assert result.exit_code == 1
+    assert "Sentry data lost" in result.stderr
+    assert "reason=network_error" in result.stderr

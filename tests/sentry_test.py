@@ -8,7 +8,9 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from nbsentry.sentry import SPAN_LIMIT
+from nbsentry.runner import MAX_MESSAGE_LENGTH
+from nbsentry.sentry import MAX_TAG_LENGTH, SPAN_LIMIT
+from nbsentry.sentry.traces import tag_value
 from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
 from tests.support.runs import (
     REPO_ROOT,
@@ -29,6 +31,8 @@ NOTEBOOKS = REPO_ROOT / "notebooks"
 FAILING = str(NOTEBOOKS / "failing-cell.ipynb")
 PASSING = str(NOTEBOOKS / "passing.ipynb")
 MANY_CELLS = REPO_ROOT / "tests" / "data" / "many-cells.ipynb"
+# Wide enough that the summary table prints messages on one line.
+WIDE = {"COLUMNS": "200"}
 
 
 def _payloads(envelopes: list[Envelope], item_type: str) -> list[Any]:
@@ -212,3 +216,48 @@ def test_public_key_not_sent_to_kernel(
     baggage = event["exception"]["values"][0]["value"]
     assert "sentry-trace_id=" in baggage
     assert "sentry-public_key" not in baggage
+
+
+def test_secrets_filtered_outside_events(
+    tmp_path: Path, sentry_server: SentryServer
+) -> None:
+    key = sentry_server.public_key
+    notebook = write_notebook(
+        tmp_path / "leak.ipynb",
+        [f"raise ValueError('the key is {key}')"],
+    )
+
+    result = invoke_cli([str(notebook), "--dsn", sentry_server.dsn], env=WIDE)
+
+    assert result.exit_code == 1, result.output
+    (attachment,) = sentry_server.attachments
+    assert "ValueError" in attachment.data.decode()
+    assert key not in attachment.data.decode()
+    assert "the key is [Filtered]" in result.stdout
+    assert key not in result.stdout
+    assert key not in result.stderr
+
+
+def test_long_message_shortened(tmp_path: Path) -> None:
+    notebook = write_notebook(
+        tmp_path / "long.ipynb", ["raise ValueError('v' * 100_000)"]
+    )
+
+    result = invoke_cli([str(notebook), "--spool", str(tmp_path / "spool")])
+
+    assert result.exit_code == 1, result.output
+    (line,) = [
+        line for line in result.stderr.splitlines() if "Cell failed" in line
+    ]
+    assert len(line) < MAX_MESSAGE_LENGTH + 200
+    assert "…" in line
+
+
+def test_tag_keeps_end_of_long_value() -> None:
+    value = "folder/" * 40 + "analysis.ipynb"
+
+    tag = tag_value(value)
+
+    assert len(tag) == MAX_TAG_LENGTH
+    assert tag.startswith("…")
+    assert tag.endswith("/analysis.ipynb")

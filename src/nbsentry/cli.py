@@ -25,7 +25,13 @@ from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
 from .models import NotebookStatus
 from .notebooks import find_notebooks
-from .sentry import close_sentry, init_sentry, send_spool
+from .sentry import (
+    check_spool,
+    close_sentry,
+    envelope_endpoint,
+    init_sentry,
+    send_spool,
+)
 from .summary import ProgressDisplay, render_summary
 
 __all__ = ["app", "main"]
@@ -54,6 +60,12 @@ def _root() -> None:
     """Run Jupyter notebooks as synthetic users and report to Sentry."""
 
 
+def _check_log_level(level: str) -> None:
+    if level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
+        msg = f"Invalid log level {level!r}: use debug, info, warning or error"
+        raise _usage_error(msg)
+
+
 def _usage_error(message: str) -> typer.Exit:
     Console(stderr=True).print(
         f"[red]Error:[/] {message}", highlight=False, soft_wrap=True
@@ -77,37 +89,37 @@ def run(
     ] = None,
     max_executions: Annotated[
         int | None,
-        typer.Option(help="Notebooks per iteration [default: all]."),
+        typer.Option(help="Notebooks per iteration (default: all)."),
     ] = None,
     idle_time: Annotated[
         float | None,
-        typer.Option(help="Seconds between iterations [default: 60]."),
+        typer.Option(help="Seconds between iterations (default: 60)."),
     ] = None,
     execution_idle_time: Annotated[
-        float | None, typer.Option(help="Seconds between cells [default: 0].")
+        float | None, typer.Option(help="Seconds between cells (default: 0).")
     ] = None,
     notebook_idle_time: Annotated[
         float | None,
-        typer.Option(help="Seconds between notebooks [default: 0]."),
+        typer.Option(help="Seconds between notebooks (default: 0)."),
     ] = None,
     error_idle_time: Annotated[
         float | None,
-        typer.Option(help="Seconds after a failed iteration [default: 60]."),
+        typer.Option(help="Seconds after a failed iteration (default: 60)."),
     ] = None,
     working_directory: Annotated[
         Path | None,
-        typer.Option(help="Kernel working directory [default: notebook's]."),
+        typer.Option(help="Kernel working directory (default: notebook's)."),
     ] = None,
     order: Annotated[
         NotebookOrder | None,
-        typer.Option(help="Notebook order in a pass [default: sorted]."),
+        typer.Option(help="Notebook order in a pass (default: sorted)."),
     ] = None,
     flock: Annotated[
-        str | None, typer.Option(help="Flock name [default: nbsentry].")
+        str | None, typer.Option(help="Flock name (default: nbsentry).")
     ] = None,
     kernel: Annotated[
         str | None,
-        typer.Option(help="Kernel name [default: notebook's, or python3]."),
+        typer.Option(help="Kernel name (default: notebook's, or python3)."),
     ] = None,
     cell_timeout: Annotated[
         float | None,
@@ -115,13 +127,13 @@ def run(
     ] = None,
     startup_timeout: Annotated[
         float | None,
-        typer.Option(help="Seconds a kernel has to start [default: 60]."),
+        typer.Option(help="Seconds a kernel has to start (default: 60)."),
     ] = None,
     traces_sample: Annotated[
         str | None,
         typer.Option(
             envvar="NBSENTRY_TRACES_SAMPLE",
-            help="Rate in [0, 1], or 'errors' [default: 1].",
+            help="Rate in [0, 1], or 'errors' (default: 1).",
         ),
     ] = None,
     dsn: Annotated[
@@ -129,7 +141,7 @@ def run(
         typer.Option(
             envvar="SENTRY_DSN",
             show_envvar=True,
-            help="Sentry DSN [default: write envelopes to the spool].",
+            help="Sentry DSN (default: write envelopes to the spool).",
         ),
     ] = None,
     environment: Annotated[
@@ -144,7 +156,7 @@ def run(
         Path | None,
         typer.Option(
             help="Folder for envelopes when no DSN is set"
-            " [default: .nbsentry/spool]."
+            " (default: .nbsentry/spool)."
         ),
     ] = None,
     kernel_integrations: Annotated[
@@ -170,12 +182,7 @@ def run(
     Exits with 0 when every notebook passed, 1 when any failed and 2 for
     invalid options.
     """
-    if log_level.upper() not in {"DEBUG", "INFO", "WARNING", "ERROR"}:
-        msg = (
-            f"Invalid log level {log_level!r}:"
-            " use debug, info, warning or error"
-        )
-        raise _usage_error(msg)
+    _check_log_level(log_level)
     configure_logging(level=log_level, log_format=log_format)
     overrides: dict[str, Any] = {
         "paths": paths or None,
@@ -202,8 +209,8 @@ def run(
         try:
             overrides["traces_sample"] = parse_traces_sample(traces_sample)
         except ValueError as exc:
-            msg_0 = f"--traces-sample: {exc}"
-            raise _usage_error(msg_0) from None
+            msg = f"--traces-sample or NBSENTRY_TRACES_SAMPLE: {exc}"
+            raise _usage_error(msg) from None
     try:
         file_values = load_config_file(config) if config else {}
         settings = build_config(
@@ -246,6 +253,7 @@ def send_spool_command(
     spool is empty afterwards, 1 when envelopes remain or were rejected,
     and 2 for invalid options.
     """
+    _check_log_level(log_level)
     configure_logging(level=log_level)
     if not dsn:
         msg = "Missing DSN: pass --dsn or set SENTRY_DSN"
@@ -270,11 +278,22 @@ def send_spool_command(
 
 def _run(settings: RunConfig) -> int:
     backend = LocalBackend(startup_timeout=settings.startup_timeout)
-    if settings.kernel is not None:
-        try:
+    # Check everything a user can get wrong before Sentry starts, so that
+    # a usage error sends nothing.
+    try:
+        found = find_notebooks(settings.paths, settings.exclude)
+        if not found:
+            shown = ", ".join(str(p) for p in settings.paths)
+            msg = f"No notebooks found under {shown}"
+            raise ConfigError(msg)  # noqa: TRY301
+        if settings.kernel is not None:
             backend.check_kernel(settings.kernel)
-        except KernelStartError as exc:
-            raise _usage_error(str(exc)) from None
+        if settings.dsn is not None:
+            envelope_endpoint(settings.dsn.get_secret_value())
+        else:
+            check_spool(settings.spool)
+    except (ConfigError, KernelStartError) as exc:
+        raise _usage_error(str(exc)) from None
     init_sentry(settings)
     # Off a terminal rich assumes 80 columns; a log file can take more.
     console = Console()
@@ -282,35 +301,30 @@ def _run(settings: RunConfig) -> int:
         console = Console(width=max(console.width, 120))
     display = None
     if console.is_terminal:
-        display = ProgressDisplay(console, _expected_executions(settings))
+        display = ProgressDisplay(
+            console, _expected_executions(settings, len(found))
+        )
     monkey = Monkey.from_config(settings, backend, observer=display)
     business = monkey.business
     try:
         stopped_by = _run_monkey(monkey, display)
     except ConfigError as exc:
         raise _usage_error(str(exc)) from None
-    except KernelStartError as exc:
-        _logger.error("Startup failed", error=str(exc))  # noqa: TRY400
-        return EXIT_FAILED
     finally:
-        _close_sentry()
+        lost = close_sentry()
     if business.completed:
         console.print(render_summary(business.completed))
     if stopped_by is not None:
         _logger.info("Run stopped by signal", signal=stopped_by.name)
         return _EXIT_SIGNAL_BASE + stopped_by.value
     failed = any(r.status is NotebookStatus.failed for r in business.completed)
-    return EXIT_FAILED if failed else 0
+    return EXIT_FAILED if failed or lost else 0
 
 
-def _expected_executions(settings: RunConfig) -> int | None:
+def _expected_executions(settings: RunConfig, found: int) -> int | None:
     if not settings.iterations:
         return None
-    try:
-        found = len(find_notebooks(settings.paths, settings.exclude))
-    except ConfigError:
-        return None
-    per_iteration = min(found, settings.max_executions or found)
+    per_iteration = settings.max_executions or found
     return per_iteration * settings.iterations
 
 
@@ -342,16 +356,6 @@ def _run_monkey(
             # asyncio.run cancels the run on Ctrl-C, then raises this.
             return signal.SIGINT
     return received[0] if received else None
-
-
-def _close_sentry() -> None:
-    spool = close_sentry()
-    if spool is not None:
-        _logger.info(
-            "Envelopes written to spool",
-            spool=str(spool.directory),
-            envelopes=spool.written,
-        )
 
 
 def main() -> None:

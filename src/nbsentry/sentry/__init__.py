@@ -8,16 +8,18 @@ Keeping sentry-sdk behind this one package confines any change of its API
 to these files.
 """
 
-from .client import close_sentry, init_sentry
+from .client import close_sentry, init_sentry, scrub_text
 from .spool import (
     SendSummary,
     SpoolTransport,
+    check_spool,
     envelope_endpoint,
     send_spool,
     spool_files,
 )
 from .telemetry import Telemetry
 from .traces import (
+    MAX_ATTACHMENT_CHARACTERS,
     MAX_CODE_LENGTH,
     MAX_TAG_LENGTH,
     SPAN_LIMIT,
@@ -27,6 +29,7 @@ from .traces import (
 )
 
 __all__ = [
+    "MAX_ATTACHMENT_CHARACTERS",
     "MAX_CODE_LENGTH",
     "MAX_TAG_LENGTH",
     "SPAN_LIMIT",
@@ -36,9 +39,11 @@ __all__ = [
     "SendSummary",
     "SpoolTransport",
     "Telemetry",
+    "check_spool",
     "close_sentry",
     "envelope_endpoint",
     "init_sentry",
+    "scrub_text",
     "send_spool",
     "spool_files",
 ]

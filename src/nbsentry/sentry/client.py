@@ -2,20 +2,36 @@
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 import sentry_sdk
+import structlog
 from sentry_sdk.integrations.atexit import AtexitIntegration
 from sentry_sdk.integrations.dedupe import DedupeIntegration
 from sentry_sdk.integrations.excepthook import ExcepthookIntegration
 from sentry_sdk.integrations.modules import ModulesIntegration
+from sentry_sdk.transport import HttpTransport
 
 from .spool import SpoolTransport
 
 if TYPE_CHECKING:
     from nbsentry.config import RunConfig
 
-__all__ = ["close_sentry", "init_sentry"]
+__all__ = [
+    "LossLoggingHttpTransport",
+    "close_sentry",
+    "init_sentry",
+    "scrub_text",
+]
+
+_CHOSEN_DROPS = frozenset({"sample_rate", "before_send", "event_processor"})
+"""Loss reasons that are the runner's own choice, such as sampling."""
+
+_logger = structlog.get_logger("nbsentry")
+
+_SECRETS: list[str] = []
+"""Secrets of the running client, longest first, replaced in any text."""
 
 
 def init_sentry(
@@ -38,6 +54,7 @@ def init_sentry(
     hidden = [s for s in (secrets or []) if s]
     if dsn:
         hidden.extend(_dsn_keys(dsn))
+    _SECRETS[:] = sorted(hidden, key=len, reverse=True)
     rate = 1.0 if config.traces_sample == "errors" else config.traces_sample
     options: dict[str, Any] = {
         "dsn": dsn,
@@ -54,9 +71,62 @@ def init_sentry(
         "before_send": _scrubber(hidden),
         "before_send_transaction": _scrubber(hidden),
     }
-    if not dsn:
+    if dsn:
+        options["transport"] = LossLoggingHttpTransport
+    else:
         options["transport"] = SpoolTransport(config.spool)
     sentry_sdk.init(**options)
+
+
+class LossLoggingHttpTransport(HttpTransport):
+    """sentry-sdk's HTTP transport, logging what it fails to deliver.
+
+    sentry-sdk drops an envelope it cannot send (server unreachable, rate
+    limited, queue full) and only records it for its client reports. This
+    transport counts those losses and logs the first of each reason.
+    """
+
+    def __init__(self, options: dict[str, Any]) -> None:
+        super().__init__(options)
+        self.lost: dict[str, int] = {}
+        self._lost_lock = threading.Lock()
+
+    def record_lost_event(
+        self,
+        reason: str,
+        data_category: Any = None,
+        item: Any = None,
+        *,
+        quantity: int = 1,
+    ) -> None:
+        """Count and log an item that sentry-sdk gave up on."""
+        super().record_lost_event(
+            reason, data_category, item, quantity=quantity
+        )
+        if reason in _CHOSEN_DROPS:
+            return
+        category = data_category or (item.data_category if item else None)
+        with self._lost_lock:
+            first = reason not in self.lost
+            self.lost[reason] = self.lost.get(reason, 0) + quantity
+        if first:
+            _logger.warning(
+                "Sentry data lost; later losses for this reason are counted",
+                reason=reason,
+                category=category,
+            )
+
+
+def scrub_text(text: str) -> str:
+    """Replace the secrets registered by `init_sentry` in a text.
+
+    For text that leaves the runner outside events, such as log lines,
+    the summary table and attachments, which ``before_send`` never sees.
+    """
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "[Filtered]")
+    return text
 
 
 def _dsn_keys(dsn: str) -> list[str]:
@@ -98,8 +168,10 @@ def _replace_secrets(value: Any, secrets: list[str]) -> Any:
     return value
 
 
-def close_sentry(timeout: float = 10.0) -> SpoolTransport | None:
+def close_sentry(timeout: float = 10.0) -> int:
     """Send pending envelopes and stop the client started by `init_sentry`.
+
+    Logs where the envelopes went and how many were lost.
 
     Parameters
     ----------
@@ -108,10 +180,23 @@ def close_sentry(timeout: float = 10.0) -> SpoolTransport | None:
 
     Returns
     -------
-    SpoolTransport or None
-        The spool transport, if envelopes went to a spool directory.
+    int
+        Number of envelopes or items that never reached Sentry or the
+        spool.
     """
     client = sentry_sdk.get_client()
     transport = client.transport
     client.close(timeout=timeout)
-    return transport if isinstance(transport, SpoolTransport) else None
+    if isinstance(transport, SpoolTransport):
+        _logger.info(
+            "Envelopes written to spool",
+            spool=str(transport.directory),
+            envelopes=transport.written,
+            failed=transport.failed,
+        )
+        return transport.failed
+    if isinstance(transport, LossLoggingHttpTransport) and transport.lost:
+        total = sum(transport.lost.values())
+        _logger.error("Sentry data lost", items=total, reasons=transport.lost)
+        return total
+    return 0

@@ -32,12 +32,34 @@ if TYPE_CHECKING:
 __all__ = [
     "SendSummary",
     "SpoolTransport",
+    "check_spool",
     "envelope_endpoint",
     "send_spool",
     "spool_files",
 ]
 
 _logger = structlog.get_logger("nbsentry")
+
+
+def check_spool(directory: Path) -> None:
+    """Create the spool directory and check that files can be written.
+
+    Raises
+    ------
+    ConfigError
+        Raised if the directory cannot be created or written to, naming it.
+    """
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = directory / f".probe-{uuid.uuid4().hex}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        msg = (
+            f"Cannot write to spool folder {directory}: {exc.strerror}."
+            " Pick another with --spool, or set a DSN to send to Sentry."
+        )
+        raise ConfigError(msg) from None
 
 
 class SpoolTransport(Transport):
@@ -59,6 +81,9 @@ class SpoolTransport(Transport):
         self.directory = directory
         self.directory.mkdir(parents=True, exist_ok=True)
         self.written = 0
+        self.failed = 0
+        """Envelopes that could not be written, each logged as an error."""
+
         self._lock = threading.Lock()
 
     def capture_envelope(self, envelope: Envelope) -> None:
@@ -79,6 +104,8 @@ class SpoolTransport(Transport):
                 item_types=types,
             )
             self.record_lost_event("network_error", item=envelope.items[0])
+            with self._lock:
+                self.failed += 1
             return
         with self._lock:
             self.written += 1

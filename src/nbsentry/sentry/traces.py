@@ -11,6 +11,8 @@ import sentry_sdk
 import structlog
 from sentry_sdk.tracing_utils import Baggage
 
+from .client import scrub_text
+
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
 
@@ -23,6 +25,7 @@ if TYPE_CHECKING:
     from .telemetry import Telemetry
 
 __all__ = [
+    "MAX_ATTACHMENT_CHARACTERS",
     "MAX_CODE_LENGTH",
     "MAX_TAG_LENGTH",
     "SPAN_LIMIT",
@@ -42,6 +45,9 @@ MAX_CODE_LENGTH = 2048
 MAX_TAG_LENGTH = 200
 """Characters Sentry accepts in a tag value."""
 
+MAX_ATTACHMENT_CHARACTERS = 256 * 1024
+"""Characters of traceback text attached to an event; the end is kept."""
+
 _logger = structlog.get_logger("nbsentry")
 
 
@@ -60,8 +66,14 @@ def entered(span: Span) -> Iterator[None]:
 
 
 def tag_value(value: str) -> str:
-    """Make a value fit a Sentry tag: one line of at most 200 characters."""
-    return value.replace("\n", " ")[:MAX_TAG_LENGTH]
+    """Make a value fit a Sentry tag: one line of at most 200 characters.
+
+    A longer value keeps its end, where a notebook path has its file name.
+    """
+    value = value.replace("\n", " ")
+    if len(value) > MAX_TAG_LENGTH:
+        value = "…" + value[-(MAX_TAG_LENGTH - 1) :]
+    return value
 
 
 @dataclass
@@ -324,8 +336,13 @@ class NotebookTrace:
         with sentry_sdk.new_scope() as scope:
             scope.fingerprint = fingerprint
             if traceback:
+                text = scrub_text(traceback)
+                if len(text) > MAX_ATTACHMENT_CHARACTERS:
+                    cut = len(text) - MAX_ATTACHMENT_CHARACTERS
+                    kept = text[cut:]
+                    text = f"[{cut} characters cut]\n{kept}"
                 scope.add_attachment(
-                    bytes=traceback.encode("utf-8", "replace"),
+                    bytes=text.encode("utf-8", "replace"),
                     filename="traceback.txt",
                     content_type="text/plain",
                 )

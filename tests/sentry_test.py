@@ -125,23 +125,53 @@ async def test_span_limit() -> None:
     ]
     (warning,) = logs_named(run.logs, "Spans left out of notebook transaction")
     cell_spans = [s for s in spans if s["op"] == "nbsentry.cell"]
-    cell_span_ids = {s["span_id"] for s in cell_spans}
-    kernel_spans = [s for s in spans if s["parent_span_id"] in cell_span_ids]
-    other_spans = len(spans) - len(cell_spans) - len(kernel_spans)
-    # Every cell is `x = N`, so each has as many kernel spans as the kept
-    # ones show.
-    per_cell = len(kernel_spans) // len(cell_spans)
-    expected_total = other_spans + 1200 * (1 + per_cell)
+    kernel_spans = [s for s in spans if s["op"] == "nbsentry.kernel.execute"]
+    # One place goes to the transaction, one to the kernel start and one
+    # is kept for a failing cell: the rest are cell spans, which come
+    # before kernel spans.
+    kept_cells = SPAN_LIMIT - 3
     assert run.summary.notebooks[0].cells_run == 1200
-    assert len(spans) <= SPAN_LIMIT
-    assert len(kernel_spans) == per_cell * len(cell_spans)
+    assert len(spans) == SPAN_LIMIT - 2
+    assert len(cell_spans) == kept_cells
+    assert kernel_spans == []
     assert [s["data"]["cell.number"] for s in cell_spans] == list(
-        range(1, len(cell_spans) + 1)
+        range(1, kept_cells + 1)
     )
-    assert omitted == expected_total - len(spans)
+    assert omitted == (1200 - kept_cells) + 1200
     assert warning["notebook"] == "many-cells.ipynb"
     assert warning["omitted"] == omitted
     assert warning["log_level"] == "warning"
+
+
+async def test_span_limit_cells_first(tmp_path: Path) -> None:
+    notebook = write_notebook(
+        tmp_path / "six-hundred.ipynb", [f"x = {i}" for i in range(600)]
+    )
+
+    run = await run_notebooks([notebook])
+
+    (transaction,) = transactions_by_op(run.transport, "nbsentry.notebook")
+    ops = [s["op"] for s in transaction["spans"]]
+    assert ops.count("nbsentry.cell") == 600
+    assert ops.count("nbsentry.kernel.execute") == SPAN_LIMIT - 3 - 600
+    assert len(ops) == SPAN_LIMIT - 2
+
+
+async def test_failing_cell_past_limit(tmp_path: Path) -> None:
+    sources = [f"x = {i}" for i in range(1100)] + ["1 / 0"]
+    notebook = write_notebook(tmp_path / "late.ipynb", sources)
+
+    run = await run_notebooks([notebook])
+
+    (transaction,) = transactions_by_op(run.transport, "nbsentry.notebook")
+    cell_spans = [
+        s for s in transaction["spans"] if s["op"] == "nbsentry.cell"
+    ]
+    last = cell_spans[-1]
+    assert len(transaction["spans"]) == SPAN_LIMIT - 1
+    assert last["data"]["cell.number"] == 1101
+    assert last["status"] == "internal_error"
+    assert cell_spans[-2]["data"]["cell.number"] == SPAN_LIMIT - 3
 
 
 def test_dsn_sends_to_server(

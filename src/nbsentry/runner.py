@@ -216,6 +216,9 @@ class NotebookExecutor:
         trace: NotebookTrace,
         result: NotebookResult,
     ) -> None:
+        trace.expect_cells(
+            sum(1 for c in notebook.cells if not c.skip and c.source.strip())
+        )
         stopped = False
         executed = 0
         reported = False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -96,6 +97,9 @@ class CellTrace:
     """The cell span, or `None` past the span limit."""
 
     notebook: NotebookTrace
+    status: str | None = None
+    """Span status set for the cell, kept even when it has no span."""
+
     _ends: dict[int, float] = field(default_factory=dict, repr=False)
 
     def propagation_metadata(self) -> dict[str, str]:
@@ -126,6 +130,7 @@ class CellTrace:
 
     def set_status(self, status: str) -> None:
         """Set the span status, such as ``ok`` or ``deadline_exceeded``."""
+        self.status = status
         if self.span is not None:
             self.span.set_status(status)
 
@@ -154,7 +159,7 @@ class CellTrace:
         if self.span is None:
             self.notebook.omitted_spans += len(spans)
             return
-        kept = spans[: self.notebook.reserve_spans(len(spans))]
+        kept = spans[: self.notebook.reserve_spans(len(spans), for_cell=False)]
         top: Span = self.span
         if kept and kept[0].op == "nbsentry.kernel.execute":
             top = self._start_kernel_span(self.span, kept.pop(0))
@@ -217,20 +222,44 @@ class NotebookTrace:
     telemetry: Telemetry
     spans: int = 0
     omitted_spans: int = 0
+    cells_ahead: int = 0
+    """Cells still to run, whose spans come before kernel spans."""
+
+    late_span_used: bool = False
     errored: bool = False
     event_ids: list[str] = field(default_factory=list)
 
-    def reserve_spans(self, count: int) -> int:
+    def expect_cells(self, count: int) -> None:
+        """Keep places in the span budget for the cells still to run.
+
+        Cell spans come before the kernel's spans, so a long notebook
+        loses kernel spans first and keeps a span for every cell while it
+        can.
+        """
+        self.cells_ahead = count
+
+    def reserve_spans(self, count: int, *, for_cell: bool) -> int:
         """Take up to ``count`` spans from the transaction's budget.
+
+        Parameters
+        ----------
+        count
+            Spans wanted.
+        for_cell
+            Whether the span is a cell span, which may use the places
+            kept by `expect_cells`.
 
         Returns
         -------
         int
             How many spans may be created; the rest count as omitted.
         """
-        # The transaction takes one place in Sentry's limit.
-        free = max(SPAN_LIMIT - 1 - self.spans, 0)
-        granted = min(count, free)
+        # The transaction takes one place in Sentry's limit, and one is
+        # kept for a late span of a failing cell.
+        free = SPAN_LIMIT - 2 - self.spans
+        if not for_cell:
+            free -= self.cells_ahead
+        granted = min(count, max(free, 0))
         self.spans += granted
         self.omitted_spans += count - granted
         return granted
@@ -238,7 +267,7 @@ class NotebookTrace:
     @contextmanager
     def span(self, op: str, description: str) -> Iterator[Span | None]:
         """Record a child span of the notebook, such as a kernel start."""
-        if not self.reserve_spans(1):
+        if not self.reserve_spans(1, for_cell=False):
             yield None
             return
         with self.transaction.start_child(op=op, name=description) as span:
@@ -251,20 +280,39 @@ class NotebookTrace:
         with sentry_sdk.new_scope() as scope:
             scope.set_tag("cell", tag_value(cell.cell_id))
             scope.set_tag("cell_number", cell.label)
-            if not self.reserve_spans(1):
-                yield CellTrace(cell, None, self)
+            self.cells_ahead = max(self.cells_ahead - 1, 0)
+            if not self.reserve_spans(1, for_cell=True):
+                started = time.time()
+                trace = CellTrace(cell, None, self)
+                yield trace
+                self._late_span(trace, started)
                 return
-            description = cell.label
-            if cell.cell_id != str(cell.number):
-                description = f"{cell.label} {cell.cell_id}"
-            span = self.transaction.start_child(
-                op="nbsentry.cell", name=description
-            )
-            span.set_data("cell.id", cell.cell_id)
-            span.set_data("cell.number", cell.number)
-            span.set_data("cell.code", cell.source[:MAX_CODE_LENGTH])
+            span = self._cell_span(cell)
             with entered(span):
                 yield CellTrace(cell, span, self)
+
+    def _cell_span(self, cell: CodeCell, start: float | None = None) -> Span:
+        description = cell.label
+        if cell.cell_id != str(cell.number):
+            description = f"{cell.label} {cell.cell_id}"
+        span = self.transaction.start_child(
+            op="nbsentry.cell", name=description, start_timestamp=start
+        )
+        span.set_data("cell.id", cell.cell_id)
+        span.set_data("cell.number", cell.number)
+        span.set_data("cell.code", cell.source[:MAX_CODE_LENGTH])
+        return span
+
+    def _late_span(self, trace: CellTrace, started: float) -> None:
+        """Give a failing cell past the span limit the one kept place."""
+        if trace.status in {None, "ok"} or self.late_span_used:
+            return
+        self.late_span_used = True
+        self.spans += 1
+        self.omitted_spans -= 1
+        span = self._cell_span(trace.cell, started)
+        span.set_status(trace.status)
+        span.finish()
 
     def capture_failure(
         self,

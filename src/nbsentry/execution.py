@@ -18,6 +18,7 @@ import structlog
 from .models import KernelError
 
 __all__ = [
+    "COLLECTED_TYPES",
     "REPORT_TARGET",
     "ExecuteOutcome",
     "ExecutionCollector",
@@ -28,6 +29,9 @@ __all__ = [
 
 REPORT_TARGET = "nbsentry.report"
 """Comm target name of reports sent by the kernel extension."""
+
+COLLECTED_TYPES = frozenset({"execute_reply", "status", "error", "comm_open"})
+"""Message types whose content `ExecutionCollector` reads."""
 
 _ANSI = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]")
 

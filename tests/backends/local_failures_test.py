@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
+import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
 
-from nbsentry.backends.local import _is_ipykernel
+from nbsentry.backends.local import _is_ipykernel, decode_message
 from nbsentry.models import CellStatus
 from tests.support.reports import event_of, run_cells
 
@@ -73,16 +75,15 @@ async def test_death_attaches_kernel_output(
 async def test_undecodable_message_dropped(
     tmp_path: Path, sentry_capture: CapturingTransport
 ) -> None:
-    # JSON nested deeper than the runner's recursion limit cannot be
-    # decoded; the output is lost but the cell and the run go on.
+    # A report nested deeper than the runner's recursion limit cannot be
+    # decoded; it is dropped and the cell and the run go on.
     deep = (
-        "from IPython.display import display\n"
-        "import sys\n"
+        "import comm, sys\n"
         "sys.setrecursionlimit(100000)\n"
         "d = []\n"
         "for _ in range(20000):\n"
         "    d = [d]\n"
-        "display({'application/json': d}, raw=True)"
+        "comm.create_comm(target_name='nbsentry.report', data={'d': d})"
     )
     run = await run_cells(
         tmp_path,
@@ -101,6 +102,27 @@ async def test_undecodable_message_dropped(
     assert sentry_capture.events == []
 
 
+async def test_deep_output_not_decoded(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    # Outputs are never decoded by the runner, so however deep they are
+    # nested they cost nothing and lose nothing.
+    deep = (
+        "from IPython.display import display\n"
+        "import sys\n"
+        "sys.setrecursionlimit(100000)\n"
+        "d = []\n"
+        "for _ in range(20000):\n"
+        "    d = [d]\n"
+        "display({'application/json': d}, raw=True)"
+    )
+    run = await run_cells(tmp_path, {"output.ipynb": [("deep", deep)]})
+
+    assert run.results["output.ipynb"].first_failure is None
+    assert run.logs_named("Kernel message dropped: cannot decode it") == []
+    assert sentry_capture.events == []
+
+
 def test_extension_argument_only_for_ipykernel(tmp_path: Path) -> None:
     spec_dir = tmp_path / "other"
     spec_dir.mkdir()
@@ -113,3 +135,27 @@ def test_extension_argument_only_for_ipykernel(tmp_path: Path) -> None:
 
     assert _is_ipykernel(other) is False
     assert _is_ipykernel(python) is True
+
+
+def test_decode_checks_signature() -> None:
+    session = Session(key=b"secret")
+    message = session.msg("status", {"execution_state": "idle"})
+    frames = session.serialize(message)
+
+    decoded = decode_message(session, frames)
+    frames[3] = b'{"msg_id": "forged"}'
+
+    assert decoded["msg_type"] == "status"
+    assert decoded["content"] == {"execution_state": "idle"}
+    with pytest.raises(ValueError, match="invalid message signature"):
+        decode_message(session, frames)
+
+
+def test_decode_skips_unread_content() -> None:
+    session = Session(key=b"secret")
+    message = session.msg("stream", {"name": "stdout", "text": "hi"})
+
+    decoded = decode_message(session, session.serialize(message))
+
+    assert decoded["msg_type"] == "stream"
+    assert decoded["content"] == {}

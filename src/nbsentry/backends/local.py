@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import structlog
+import zmq
 from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 from jupyter_client.manager import AsyncKernelManager
 
@@ -87,6 +88,7 @@ class LocalKernel:
         self._client = client
         self._name = name
         self._output = output
+        self._shadows: dict[int, zmq.Socket[bytes]] = {}
         self._busy = False
 
     @property
@@ -186,9 +188,19 @@ class LocalKernel:
             Raised if the signature is invalid or a part is not JSON.
         """
         socket = channel.socket
-        if not await socket.poll(int(timeout * 1000)):
-            raise queue.Empty
-        frames = await socket.recv_multipart()
+        shadow = self._shadows.get(id(socket))
+        if shadow is None:
+            # A plain socket on the same ZeroMQ socket reads a waiting
+            # message at once, without the futures of zmq.asyncio.
+            shadow = self._shadows[id(socket)] = zmq.Socket.shadow(
+                socket.underlying
+            )
+        try:
+            frames = shadow.recv_multipart(zmq.NOBLOCK)
+        except zmq.Again:
+            if not await socket.poll(int(timeout * 1000)):
+                raise queue.Empty from None
+            frames = shadow.recv_multipart(zmq.NOBLOCK)
         return decode_message(self._client.session, frames)
 
     async def _wait(

@@ -30,6 +30,8 @@ from typing import Any
 
 from jupyter_client.manager import AsyncKernelManager
 
+from nbsentry.execution import build_execute_content
+
 # Wraps the extension's registered hooks with timers. Run silently, so
 # that it fires no hooks itself.
 _TIMER_SETUP = """
@@ -77,14 +79,7 @@ def _metadata(cell: int) -> dict[str, Any]:
 
 
 def _content(code: str, **changes: object) -> dict[str, Any]:
-    content: dict[str, Any] = {
-        "code": code,
-        "silent": False,
-        "store_history": True,
-        "user_expressions": {},
-        "allow_stdin": False,
-        "stop_on_error": True,
-    }
+    content = build_execute_content(code)
     content.update(changes)
     return content
 

@@ -2,7 +2,7 @@
 
 Backends send the request and feed every message they receive to an
 `ExecutionCollector`, which keeps the ones whose parent is the request and
-knows when the request is complete: the kernel has sent both its
+tells when the request is complete: the kernel has sent both its
 ``execute_reply`` and its ``idle`` status, in either order.
 """
 
@@ -46,7 +46,7 @@ def strip_ansi(text: str) -> str:
 def build_execute_content(code: str) -> dict[str, Any]:
     """Build the content of an ``execute_request`` as JupyterLab sends it.
 
-    ``allow_stdin`` is off: no one answers ``input()``, so the kernel
+    ``allow_stdin`` is off: nothing replies to ``input()``, so the kernel
     raises at once instead of waiting forever.
     """
     return {
@@ -60,7 +60,7 @@ def build_execute_content(code: str) -> dict[str, Any]:
 
 
 class OutcomeStatus(StrEnum):
-    """How an ``execute_request`` ended."""
+    """Final state of an ``execute_request``."""
 
     ok = "ok"
     error = "error"
@@ -177,7 +177,7 @@ class ExecutionCollector:
         status
             `OutcomeStatus.timed_out` or `OutcomeStatus.died`.
         responsive
-            Whether the kernel answered the interrupt.
+            Whether the kernel replied after the interrupt.
         """
         count = (self.reply or {}).get("execution_count")
         return ExecuteOutcome(

@@ -12,7 +12,7 @@ __all__ = ["LogFormat", "configure_logging"]
 
 
 class LogFormat(StrEnum):
-    """How log lines are rendered."""
+    """Rendering of log lines."""
 
     console = "console"
     json = "json"

@@ -401,7 +401,7 @@ class NotebookExecutor:
 
 
 class _Failure(NamedTuple):
-    """What the error event and log line of a failed cell say."""
+    """Contents of the error event and log line of a failed cell."""
 
     status: CellStatus
     exception_type: str

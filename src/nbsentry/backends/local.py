@@ -37,7 +37,7 @@ EXTENSION_ARGUMENT = "--IPKernelApp.extensions=nbsentry_kernel"
 """Kernel argument that loads the nbsentry kernel extension."""
 
 INTERRUPT_GRACE = 10.0
-"""Seconds a kernel has to answer an interrupt before it counts as hung."""
+"""Seconds a kernel has to reply after an interrupt before it is hung."""
 
 _MESSAGE_PARTS = 5
 """Signature, header, parent header, metadata and content."""
@@ -55,7 +55,7 @@ _logger = structlog.get_logger("nbsentry")
 
 
 class _Wait(Enum):
-    """How waiting for a request's messages ended."""
+    """Outcome of waiting for a request's messages."""
 
     done = "done"
     deadline = "deadline"
@@ -118,7 +118,7 @@ class LocalKernel:
         """
         if not await self.is_alive():
             # It died after the previous request completed, so this cell
-            # is not to blame; the outcome says it was never sent.
+            # is not to blame; the outcome records that it was never sent.
             return ExecuteOutcome(
                 status=OutcomeStatus.died,
                 sent=False,
@@ -249,7 +249,7 @@ class LocalKernel:
 
         A kernel that is idle gets a shutdown request and some seconds to
         exit. One still busy (the run was cancelled, or it ignored an
-        interrupt) would only answer once its cell ends, so it is killed.
+        interrupt) would only reply once its cell ends, so it is killed.
         """
         self._client.stop_channels()
         kill = self._busy or not await self.is_alive()
@@ -369,9 +369,10 @@ class LocalBackend:
         env = {
             k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES
         }
-        # The kernel's own stdout and stderr (tracebacks of its start-up,
-        # writes to file descriptors 1 and 2) go to a file, not into the
-        # runner's output; its end is logged when the kernel dies.
+        # The kernel's own stdout and stderr go to a file, not into the
+        # runner's output. They hold tracebacks of its start-up and writes
+        # to file descriptors 1 and 2, and their end is attached when the
+        # kernel dies.
         output = self._socket_dir() / f"k{self._started}.log"
         try:
             extra = []

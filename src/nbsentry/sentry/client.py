@@ -121,7 +121,7 @@ def scrub_text(text: str) -> str:
     """Replace the secrets registered by `init_sentry` in a text.
 
     For text that leaves the runner outside events, such as log lines,
-    the summary table and attachments, which ``before_send`` never sees.
+    the summary table and attachments, which ``before_send`` never gets.
     """
     for secret in _SECRETS:
         if secret in text:

@@ -159,3 +159,40 @@ def test_decode_skips_unread_content() -> None:
 
     assert decoded["msg_type"] == "stream"
     assert decoded["content"] == {}
+
+
+@pytest.mark.timeout(60)
+async def test_invalid_utf8_error_text(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    # A file name that is not UTF-8 puts a lone surrogate into the error,
+    # which the kernel sends as bytes that are not valid UTF-8.
+    cell = (
+        "import os\n"
+        "name = os.fsdecode(b'data-\\xff.csv')\n"
+        "raise ValueError(f'cannot parse {name}')"
+    )
+    run = await run_cells(tmp_path, {"bad-name.ipynb": [("parse", cell)]})
+
+    failure = run.results["bad-name.ipynb"].first_failure
+    assert failure is not None
+    assert failure.status is CellStatus.failed
+    assert failure.error is not None
+    assert failure.error.ename == "ValueError"
+    event = event_of(sentry_capture, "bad-name.ipynb")
+    assert event["exception"]["values"][-1]["type"] == "ValueError"
+
+
+def test_decode_replaces_invalid_utf8() -> None:
+    session = Session(key=b"secret")
+    message = session.msg(
+        "error", {"ename": "E", "evalue": "x", "traceback": []}
+    )
+    # Frames: delimiter, signature, header, parent, metadata, content.
+    frames = session.serialize(message)
+    frames[5] = frames[5].replace(b'"x"', b'"\xff"')
+    frames[1] = session.sign(frames[2:6])
+
+    decoded = decode_message(session, frames)
+
+    assert decoded["content"]["evalue"] == "\ufffd"

@@ -227,7 +227,7 @@ class LocalKernel:
                     if not await self.is_alive():
                         return _Wait.died
                     continue
-                except (ValueError, RecursionError) as exc:
+                except (ValueError, TypeError, RecursionError) as exc:
                     # The message was received but cannot be decoded, such
                     # as JSON nested deeper than Python's recursion limit.
                     # An output is lost; a reply or idle would end in the
@@ -438,15 +438,25 @@ def decode_message(session: Any, frames: list[bytes]) -> dict[str, Any]:
     ):
         msg = "invalid message signature"
         raise ValueError(msg)
-    header = json.loads(parts[1])
+    header = _load_json(parts[1])
     msg_type = header.get("msg_type")
-    content = json.loads(parts[4]) if msg_type in COLLECTED_TYPES else {}
+    content = _load_json(parts[4]) if msg_type in COLLECTED_TYPES else {}
     return {
         "header": header,
         "msg_type": msg_type,
-        "parent_header": json.loads(parts[2]),
+        "parent_header": _load_json(parts[2]),
         "content": content,
     }
+
+
+def _load_json(part: bytes) -> dict[str, Any]:
+    # Like jupyter-client, replace bytes that are not UTF-8: a message
+    # dropped for one bad character in an error text could be the reply.
+    value = json.loads(part.decode("utf-8", "replace"))
+    if not isinstance(value, dict):
+        msg = "message part is not a JSON object"
+        raise TypeError(msg)
+    return value
 
 
 def _is_ipykernel(manager: AsyncKernelManager) -> bool:

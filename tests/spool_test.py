@@ -17,11 +17,12 @@ import sentry_sdk
 from sentry_sdk.envelope import Envelope
 from structlog.testing import capture_logs
 
-from nbsentry.exceptions import SpoolLockedError
+from nbsentry.exceptions import ConfigError, SpoolLockedError
 from nbsentry.sentry import spool as spool_module
 from nbsentry.sentry.spool import (
     SendSummary,
     SpoolTransport,
+    envelope_endpoint,
     send_spool,
     spool_files,
 )
@@ -314,3 +315,49 @@ async def test_send_bad_envelope_moved_aside(
     assert rejected == names[:1]
     assert spool_files(tmp_path) == []
     assert _received_messages(sentry_server) == ["message 1", "message 2"]
+
+
+async def test_send_redirect_keeps_all(
+    tmp_path: Path, sentry_server: SentryServer
+) -> None:
+    names = _write_envelopes(tmp_path, 2)
+    sentry_server.queue_statuses(HTTPStatus.MOVED_PERMANENTLY)
+
+    with capture_logs() as logs:
+        summary = await send_spool(tmp_path, sentry_server.dsn)
+
+    (error,) = [e for e in logs if e["log_level"] == "error"]
+    assert (summary.sent, summary.rejected, summary.remaining) == (0, 0, 2)
+    assert [p.name for p in spool_files(tmp_path)] == names
+    assert not (tmp_path / "rejected").exists()
+    assert "redirect" in error["event"]
+
+
+async def test_send_header_not_object(
+    tmp_path: Path, sentry_server: SentryServer
+) -> None:
+    (tmp_path / "0001-junk.envelope").write_bytes(b"[]\n{}\n")
+    names = _write_envelopes(tmp_path, 1)
+
+    summary = await send_spool(tmp_path, sentry_server.dsn)
+
+    assert (summary.sent, summary.rejected, summary.remaining) == (1, 1, 0)
+    assert (tmp_path / "rejected" / "0001-junk.envelope").exists()
+    assert spool_files(tmp_path) == []
+    assert names
+
+
+@pytest.mark.parametrize(
+    "dsn",
+    [
+        "http://publickey77@127.0.0.1:99999/1",
+        "http://publickey77@127.0.0.1:abc/1",
+        "http://publickey77@[::1/1",
+        "foo",
+    ],
+)
+def test_endpoint_invalid_dsn(dsn: str) -> None:
+    with pytest.raises(ConfigError, match=r"^Invalid DSN: ") as caught:
+        envelope_endpoint(dsn)
+
+    assert "publickey77" not in str(caught.value)

@@ -164,7 +164,7 @@ def envelope_endpoint(dsn: str) -> tuple[str, str]:
     """
     try:
         auth = Dsn(dsn).to_auth(f"nbsentry/{_version()}")
-    except BadDsn as exc:
+    except (BadDsn, ValueError) as exc:
         msg = (
             f"Invalid DSN: {exc}. Copy it from the Sentry project's"
             " Client Keys settings."
@@ -189,6 +189,9 @@ def _restamp(body: bytes) -> bytes:
     """
     header, newline, rest = body.partition(b"\n")
     headers = json.loads(header)
+    if not isinstance(headers, dict):
+        msg = "envelope header is not a JSON object"
+        raise TypeError(msg)
     headers["sent_at"] = datetime.now(UTC).isoformat().replace("+00:00", "Z")
     return json.dumps(headers).encode() + newline + rest
 
@@ -201,10 +204,10 @@ async def send_spool(
     Each envelope is deleted once the server accepts it. An envelope the
     server rejects (a 4xx status other than 401, 403 and 429) is moved to
     the ``rejected`` folder beside the others and logged. A rejected key
-    (401 or 403), a rate limit, a server error, a network failure or an
-    envelope that cannot be deleted or moved stops the run, keeping the
-    rest for a later try. An envelope that disappears before it is read
-    counts as handled by someone else.
+    (401 or 403), a redirect, a rate limit, a server error, a network
+    failure or an envelope that cannot be deleted or moved stops the run,
+    keeping the rest for a later try. An envelope that disappears before
+    it is read counts as handled by someone else.
 
     The run holds an exclusive lock on ``.lock`` in the spool directory,
     so that two senders never send the same envelope.
@@ -250,7 +253,7 @@ async def send_spool(
                     )
                     summary.remaining -= 1
                     continue
-                except (OSError, ValueError) as exc:
+                except (OSError, ValueError, TypeError) as exc:
                     _logger.error(  # noqa: TRY400 - the reason is enough
                         "Cannot read spooled envelope",
                         path=str(path),
@@ -332,6 +335,17 @@ def _handle_response(
             path=str(path),
             status=status,
             retry_after=response.headers.get("Retry-After"),
+        )
+        return False
+    if status < HTTPStatus.BAD_REQUEST and not response.is_success:
+        # A redirect means the DSN names the wrong scheme or host, which
+        # no envelope can fix.
+        _logger.error(
+            "Sentry answered with a redirect; keeping every envelope."
+            " Check the DSN's scheme and host",
+            path=str(path),
+            status=status,
+            location=response.headers.get("Location"),
         )
         return False
     if not response.is_success:

@@ -296,3 +296,42 @@ def test_cli_missing_working_directory(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert f"Working directory not found: {missing}" in result.stderr
     assert "from the command line" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("environment", "a/b"),
+        ("environment", "x" * 65),
+        ("environment", "line\nbreak"),
+        ("environment", ".."),
+        ("release", "."),
+        ("release", "a/b"),
+        ("release", "x" * 201),
+    ],
+)
+def test_sentry_names_rejected(key: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        build_config({}, {key: value, "paths": ["."]}, source="test")
+
+    assert f"  {key}: must " in str(caught.value)
+    assert repr(value) in str(caught.value)
+
+
+def test_sentry_names_accepted() -> None:
+    config = build_config(
+        {},
+        {"environment": "production", "release": "app@1.2.3"},
+        source="test",
+    )
+
+    assert config.environment == "production"
+    assert config.release == "app@1.2.3"
+
+
+def test_config_file_not_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(b"\xff\xfe")
+
+    with pytest.raises(ConfigError, match="is not UTF-8 text"):
+        load_config_file(path)

@@ -111,6 +111,34 @@ def _check_directory(path: Path | None) -> Path | None:
     return path
 
 
+def _check_environment(value: str) -> str:
+    # Sentry drops an environment that breaks these rules from every event.
+    if len(value) > _MAX_ENVIRONMENT or not value.strip():
+        msg = f"must be 1 to {_MAX_ENVIRONMENT} characters"
+        raise ValueError(msg)
+    if "/" in value or value in {".", ".."} or not value.isprintable():
+        msg = "must not contain '/' or control characters, or be '.' or '..'"
+        raise ValueError(msg)
+    return value
+
+
+def _check_release(value: str) -> str:
+    # Sentry drops a release that breaks these rules from every event.
+    if len(value) > _MAX_RELEASE or not value.strip():
+        msg = f"must be 1 to {_MAX_RELEASE} characters"
+        raise ValueError(msg)
+    if "/" in value or value in {".", ".."} or not value.isprintable():
+        msg = "must not contain '/' or control characters, or be '.' or '..'"
+        raise ValueError(msg)
+    return value
+
+
+_MAX_ENVIRONMENT = 64
+"""Characters Sentry accepts in an environment name."""
+
+_MAX_RELEASE = 200
+"""Characters Sentry accepts in a release name."""
+
 _Count = Annotated[int, BeforeValidator(_reject_bool)]
 """An integer that rejects booleans."""
 
@@ -185,8 +213,10 @@ class RunConfig(BaseModel):
         TracesSample, BeforeValidator(parse_traces_sample)
     ] = 1.0
     dsn: SecretStr | None = None
-    environment: str | None = None
-    release: str | None = None
+    environment: Annotated[str, AfterValidator(_check_environment)] | None = (
+        None
+    )
+    release: Annotated[str, AfterValidator(_check_release)] | None = None
     spool: Path = Path(".nbsentry/spool")
     kernel_integrations: bool = False
 
@@ -215,6 +245,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
     except OSError as exc:
         msg = f"Cannot read config file {path}: {exc.strerror}"
         raise ConfigError(msg) from exc
+    except UnicodeDecodeError:
+        msg = f"Cannot read config file {path}: it is not UTF-8 text"
+        raise ConfigError(msg) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -75,7 +75,7 @@ class ProgressDisplay:
         if self._cells is not None:
             self._progress.remove_task(self._cells)
         self._cells = self._progress.add_task(
-            notebook.name, total=len(notebook.cells)
+            escape(notebook.name), total=len(notebook.cells)
         )
 
     def cell_finished(self, notebook: Notebook, result: CellResult) -> None:
@@ -121,7 +121,7 @@ def render_summary(results: list[NotebookResult]) -> Table:
     table.add_column("First failure", overflow="fold", ratio=3)
     for name in sorted(latest):
         result = latest[name]
-        row = [name, _STATUS_MARKUP[result.status]]
+        row = [escape(name), _STATUS_MARKUP[result.status]]
         if repeated:
             row += [str(runs[name]), str(failures.get(name, 0))]
         row += [

@@ -9,6 +9,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from nbsentry.config import NotebookOrder
 from nbsentry.exceptions import ConfigError
@@ -273,4 +274,32 @@ async def test_cancelled_notebook_kept(tmp_path: Path) -> None:
     assert [c.cell.cell_id for c in result.cells] == ["cell-1"]
     (notebook,) = transactions_by_op(transport, "nbsentry.notebook")
     assert notebook["contexts"]["trace"]["status"] == "cancelled"
+    transport.validate_all()
+
+
+async def test_vanished_notebooks_fail_iteration(tmp_path: Path) -> None:
+    (notebook,) = _copies(tmp_path, ["n1.ipynb"])
+
+    def remove_notebook(result: NotebookResult) -> None:
+        del result
+        notebook.unlink()
+
+    config = make_config([tmp_path], iterations=2)
+    observer = RecordingObserver(on_notebook_finished=remove_notebook)
+    with (
+        capture_sentry(options=sentry_options()) as transport,
+        capture_logs() as logs,
+    ):
+        monkey = build_monkey(config, observer)
+        summary = await monkey.run()
+
+    assert summary.iterations == 2
+    assert monkey.failed_iterations == 1
+    (error,) = logs_named(logs, "Iteration failed")
+    assert error["error"] == f"No notebooks found under {tmp_path}"
+    runs = transactions_by_op(transport, "nbsentry.run")
+    assert [r["contexts"]["trace"]["status"] for r in runs] == [
+        "ok",
+        "internal_error",
+    ]
     transport.validate_all()

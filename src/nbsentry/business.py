@@ -183,6 +183,8 @@ class Monkey:
         self.config = config
         self.business = business
         self.telemetry = telemetry
+        self.failed_iterations = 0
+        """Iterations that failed before running any notebook."""
 
     @classmethod
     def from_config(
@@ -261,13 +263,25 @@ class Monkey:
     async def _iterate(self, summary: RunSummary) -> None:
         limit = self.config.iterations
         while not limit or summary.iterations < limit:
+            broken = False
             with self.telemetry.phase("run") as phase:
-                results = await self.business.run(phase)
+                try:
+                    results = await self.business.run(phase)
+                except ConfigError as exc:
+                    # Notebooks can vanish between passes of a long run;
+                    # the next iteration looks for them again.
+                    self.telemetry.capture_phase_error(phase, exc)
+                    _logger.error("Iteration failed", error=exc.message)  # noqa: TRY400
+                    results = []
+                    broken = True
+                    self.failed_iterations += 1
             summary.iterations += 1
             summary.notebooks.extend(results)
             if limit and summary.iterations >= limit:
                 return
-            failed = any(r.status is NotebookStatus.failed for r in results)
+            failed = broken or any(
+                r.status is NotebookStatus.failed for r in results
+            )
             idle = (
                 self.config.error_idle_time
                 if failed

@@ -85,7 +85,10 @@ def run(
     ] = None,
     iterations: Annotated[
         int | None,
-        typer.Option(help="Passes over the notebooks; 0 runs until stopped."),
+        typer.Option(
+            help="Passes over the notebooks; 0 runs until stopped"
+            " (default: 1)."
+        ),
     ] = None,
     max_executions: Annotated[
         int | None,
@@ -163,7 +166,8 @@ def run(
         bool | None,
         typer.Option(
             "--kernel-integrations/--no-kernel-integrations",
-            help="Forward spans of sentry-sdk integrations in the kernel.",
+            help="Forward spans of sentry-sdk integrations in the kernel"
+            " (default: off).",
         ),
     ] = None,
     config: Annotated[
@@ -317,7 +321,9 @@ def _run(settings: RunConfig) -> int:
     if stopped_by is not None:
         _logger.info("Run stopped by signal", signal=stopped_by.name)
         return _EXIT_SIGNAL_BASE + stopped_by.value
-    failed = any(r.status is NotebookStatus.failed for r in business.completed)
+    failed = monkey.failed_iterations or any(
+        r.status is NotebookStatus.failed for r in business.completed
+    )
     return EXIT_FAILED if failed or lost else 0
 
 

@@ -298,6 +298,7 @@ def _run(settings: RunConfig) -> int:
             check_spool(settings.spool)
     except (ConfigError, KernelStartError) as exc:
         raise _usage_error(str(exc)) from None
+
     init_sentry(settings)
     # Off a terminal rich assumes 80 columns; a log file can take more.
     console = Console()
@@ -308,6 +309,7 @@ def _run(settings: RunConfig) -> int:
         display = ProgressDisplay(
             console, _expected_executions(settings, len(found))
         )
+
     monkey = Monkey.from_config(settings, backend, observer=display)
     business = monkey.business
     try:
@@ -316,6 +318,7 @@ def _run(settings: RunConfig) -> int:
         raise _usage_error(str(exc)) from None
     finally:
         lost = close_sentry()
+
     if business.completed:
         console.print(render_summary(business.completed))
     if stopped_by is not None:

@@ -111,26 +111,24 @@ def _check_directory(path: Path | None) -> Path | None:
     return path
 
 
-def _check_environment(value: str) -> str:
-    # Sentry drops an environment that breaks these rules from every event.
-    if len(value) > _MAX_ENVIRONMENT or not value.strip():
-        msg = f"must be 1 to {_MAX_ENVIRONMENT} characters"
+def _check_sentry_name(value: str, limit: int) -> str:
+    # Sentry drops an environment or release that breaks these rules from
+    # every event.
+    if len(value) > limit or not value.strip():
+        msg = f"must be 1 to {limit} characters"
         raise ValueError(msg)
     if "/" in value or value in {".", ".."} or not value.isprintable():
         msg = "must not contain '/' or control characters, or be '.' or '..'"
         raise ValueError(msg)
     return value
+
+
+def _check_environment(value: str) -> str:
+    return _check_sentry_name(value, _MAX_ENVIRONMENT)
 
 
 def _check_release(value: str) -> str:
-    # Sentry drops a release that breaks these rules from every event.
-    if len(value) > _MAX_RELEASE or not value.strip():
-        msg = f"must be 1 to {_MAX_RELEASE} characters"
-        raise ValueError(msg)
-    if "/" in value or value in {".", ".."} or not value.isprintable():
-        msg = "must not contain '/' or control characters, or be '.' or '..'"
-        raise ValueError(msg)
-    return value
+    return _check_sentry_name(value, _MAX_RELEASE)
 
 
 _MAX_ENVIRONMENT = 64

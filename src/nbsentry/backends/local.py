@@ -102,7 +102,7 @@ class LocalKernel:
         return True
 
     async def is_alive(self) -> bool:
-        """Whether the kernel process is still running."""
+        """Check whether the kernel process is still running."""
         return bool(await self._manager.is_alive())
 
     async def execute(
@@ -366,6 +366,7 @@ class LocalBackend:
             transport="ipc",
             ip=str(self._socket_dir() / f"k{self._started}"),
         )
+
         env = {
             k: v for k, v in os.environ.items() if k not in _HIDDEN_VARIABLES
         }
@@ -393,6 +394,7 @@ class LocalBackend:
         except OSError as exc:
             msg = f"Cannot start kernel {kernel_name!r}: {exc}"
             raise KernelStartError(msg) from exc
+
         client = manager.client()
         client.start_channels()
         try:
@@ -409,6 +411,7 @@ class LocalBackend:
             if tail:
                 msg += f"\nLast output of the kernel process:\n{tail}"
             raise KernelStartError(msg) from exc
+
         _logger.debug("Kernel started", kernel=kernel_name, cwd=str(cwd))
         return LocalKernel(manager, client, kernel_name, output)
 
@@ -460,7 +463,7 @@ def _load_json(part: bytes) -> dict[str, Any]:
 
 
 def _is_ipykernel(manager: AsyncKernelManager) -> bool:
-    """Whether a kernel spec starts ipykernel, which can load extensions."""
+    """Check whether a kernel spec starts ipykernel, which loads extensions."""
     spec = manager.kernel_spec
     return spec is not None and "ipykernel" in " ".join(spec.argv)
 

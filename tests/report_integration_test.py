@@ -202,6 +202,7 @@ async def test_syntax_error(
     event = event_of(sentry_capture, "syntax.ipynb")
     (value,) = event["exception"]["values"]
     assert value["type"] == "SyntaxError"
+    assert value["value"] == "invalid syntax (line 2)"
     (frame,) = frames_of(value)
     assert frame_summary(frame) == cell_frame(
         "syntax.ipynb", "broken", 2, "b = 2 +"

@@ -147,6 +147,7 @@ async def test_syntax_error_names_cell_line(kernel: KernelSession) -> None:
     assert report["status"] == "error"
     (value,) = report["exception"]["values"]
     assert value["type"] == "SyntaxError"
+    assert value["value"] == "'(' was never closed (line 2)"
     (frame,) = value["frames"]
     assert frame["cell_id"] == "syntax"
     assert frame["filename"] == "folder/test.ipynb#cell=syntax"

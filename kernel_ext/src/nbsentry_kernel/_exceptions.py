@@ -315,4 +315,9 @@ def describe_syntax_error(
         fallback_cell=cell,
     )
     value = describer.describe(exc, 0, None, None, [frame])
+    if isinstance(exc.msg, str):
+        # str(exc) names IPython's temporary file, which changes with the
+        # cell's code and would split one error over many issues.
+        where = f" (line {lineno})" if lineno else ""
+        value["value"] = clip(exc.msg + where, MAX_TEXT_LENGTH)
     return ExceptionReport(values=[value])

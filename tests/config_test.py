@@ -90,7 +90,7 @@ def test_load_file(tmp_path: Path) -> None:
 
     config = build_config(load_config_file(path), {}, source=str(path))
 
-    assert config.paths == [Path("notebooks")]
+    assert config.paths == [tmp_path / "notebooks"]
     assert config.cell_timeout == 5.0
     assert config.max_executions == 2
     assert config.traces_sample == "errors"
@@ -203,7 +203,7 @@ def test_yaml_single_path_and_exclude(tmp_path: Path) -> None:
 
     config = build_config(load_config_file(path), {}, source=str(path))
 
-    assert config.paths == [Path("p.ipynb")]
+    assert config.paths == [tmp_path / "p.ipynb"]
     assert config.exclude == ["helper*"]
 
 
@@ -335,3 +335,18 @@ def test_config_file_not_utf8(tmp_path: Path) -> None:
 
     with pytest.raises(ConfigError, match="is not UTF-8 text"):
         load_config_file(path)
+
+
+def test_file_paths_relative_to_file(tmp_path: Path) -> None:
+    path = tmp_path / "conf" / "run.yaml"
+    path.parent.mkdir()
+    path.write_text(
+        "paths: [nb, /abs/nb]\nworking-directory: work\nspool: out\n",
+        encoding="utf-8",
+    )
+
+    values = load_config_file(path)
+
+    assert values["paths"] == [str(path.parent / "nb"), "/abs/nb"]
+    assert values["working-directory"] == str(path.parent / "work")
+    assert values["spool"] == str(path.parent / "out")

@@ -222,6 +222,10 @@ class RunConfig(BaseModel):
 def load_config_file(path: Path) -> dict[str, Any]:
     """Read a YAML config file into a mapping of option names.
 
+    Relative paths in ``paths``, ``working-directory`` and ``spool`` are
+    taken relative to the file's folder, so a config file works from any
+    working directory.
+
     Parameters
     ----------
     path
@@ -259,7 +263,24 @@ def load_config_file(path: Path) -> dict[str, Any]:
             f" values, not {type(data).__name__}"
         )
         raise ConfigError(msg)
-    return data
+    return {
+        key: _relative_to(path.parent, value) if key in _PATH_KEYS else value
+        for key, value in data.items()
+    }
+
+
+_PATH_KEYS = frozenset(
+    {"paths", "working-directory", "working_directory", "spool"}
+)
+"""Config file keys whose relative paths start at the file's folder."""
+
+
+def _relative_to(folder: Path, value: object) -> object:
+    if isinstance(value, str) and value:
+        return str(folder / value)
+    if isinstance(value, list):
+        return [_relative_to(folder, item) for item in value]
+    return value
 
 
 def build_config(

@@ -11,6 +11,7 @@ from structlog.testing import capture_logs
 
 from nbsentry.execution import ExecuteOutcome, OutcomeStatus
 from nbsentry.kernel_reports import (
+    MAX_REJECTION_LOGS,
     CellReports,
     TimeWindow,
     breadcrumbs,
@@ -404,3 +405,17 @@ def test_spans_always_in_window(
     )
     mapped = [placed.start for _, placed in by_kernel_start]
     assert mapped == sorted(mapped)
+
+
+def test_collect_counts_flood_of_rejections() -> None:
+    garbage: list[object] = [None] * (MAX_REJECTION_LOGS + 20)
+
+    with capture_logs() as logs:
+        reports = collect(*garbage)
+
+    each = [e for e in logs if e["event"] == "Kernel report rejected"]
+    rest = [e for e in logs if e["event"].startswith("More kernel reports")]
+    assert reports.rejected == MAX_REJECTION_LOGS + 20
+    assert len(each) == MAX_REJECTION_LOGS
+    assert len(rest) == 1
+    assert rest[0]["rejected"] == 20

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from .report import ExceptionValue, Frame
 
 __all__ = [
+    "MAX_REJECTION_LOGS",
     "CellReports",
     "KernelSpan",
     "TimeWindow",
@@ -29,6 +30,9 @@ __all__ = [
     "exception_values",
     "frame_filename",
 ]
+
+MAX_REJECTION_LOGS = 5
+"""Rejected reports of one cell logged one by one; the rest are counted."""
 
 _logger = structlog.get_logger("nbsentry")
 
@@ -200,16 +204,28 @@ class CellReports:
                         data={"execution_count": result.final.execution_count},
                     ),
                 )
+        result._log_unlogged(notebook, cell_id)
         return result
+
+    def _log_unlogged(self, notebook: str, cell_id: str) -> None:
+        # A notebook can forge any number of reports: count the rest.
+        if self.rejected > MAX_REJECTION_LOGS:
+            _logger.warning(
+                "More kernel reports rejected; not logged one by one",
+                notebook=notebook,
+                cell=cell_id,
+                rejected=self.rejected - MAX_REJECTION_LOGS,
+            )
 
     def _reject(self, notebook: str, cell_id: str, reason: str) -> None:
         self.rejected += 1
-        _logger.warning(
-            "Kernel report rejected",
-            notebook=notebook,
-            cell=cell_id,
-            reason=reason,
-        )
+        if self.rejected <= MAX_REJECTION_LOGS:
+            _logger.warning(
+                "Kernel report rejected",
+                notebook=notebook,
+                cell=cell_id,
+                reason=reason,
+            )
 
 
 def _clock_shift(reports: list[KernelReport], window: TimeWindow) -> float:

@@ -3,7 +3,7 @@
 Every runner executes the same notebook of trivial cells (``x = i``) on a
 fresh local ipykernel. The figure per runner is the median, over rounds,
 of the mean time per cell between the first and the last cell, so kernel
-start-up is left out; papermill cannot be timed per cell from outside, so
+start-up is left out. papermill cannot be timed per cell from outside, so
 its figure is its whole run divided by the cell count. Rounds interleave
 the runners so that machine noise hits all of them alike.
 

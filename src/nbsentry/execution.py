@@ -1,8 +1,8 @@
 """Kernel messages of one ``execute_request``, independent of transport.
 
 Backends send the request and feed every message they receive to an
-`ExecutionCollector`, which keeps the ones whose parent is the request and
-tells when the request is complete: the kernel has sent both its
+`ExecutionCollector`, which keeps the ones whose parent is the request.
+The request is complete once the kernel has sent both its
 ``execute_reply`` and its ``idle`` status, in either order.
 """
 

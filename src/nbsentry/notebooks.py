@@ -88,7 +88,7 @@ class Notebook:
     """A notebook read from disk."""
 
     file: NotebookFile
-    """Where the notebook was read from."""
+    """File the notebook was read from."""
 
     kernel_name: str | None
     """Kernel name from the notebook's kernelspec metadata, if any."""

@@ -6,10 +6,10 @@ notebook can open a comm with that target, so every report is untrusted:
 `parse_report` checks its size, its schema and that it belongs to the
 request in flight, and raises `ReportRejectedError` otherwise.
 
-The models are strict and reject unknown keys: the extension and this
-module share one schema version, and a report that does not match it
-exactly is either forged or from an extension of another version, which
-would have sent a different ``version``.
+The models are strict and reject unknown keys, because the extension and
+this module share one schema version. A report that does not match it
+exactly is forged, since an extension of another version would have sent
+a different ``version``.
 """
 
 from __future__ import annotations

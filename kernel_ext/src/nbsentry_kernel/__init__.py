@@ -2,7 +2,7 @@
 
 Load it with ``%load_ext nbsentry_kernel``, with
 ``--IPKernelApp.extensions=nbsentry_kernel`` or from an
-``ipython_kernel_config.py``. For each execute request whose metadata holds
+``ipython_kernel_config.py``. For each execute request whose metadata contains
 an ``nbsentry`` object, it sends the runner a report of the cell over the
 kernel's iopub channel: its cell id, start and end, the spans recorded
 with `span`, warnings and log records, and the exception with frames

@@ -22,7 +22,7 @@ def parse_request(parent: dict[str, Any]) -> Request | None:
 
     Returns `None`, so that the extension stays silent, for a request
     without the object, with a version other than 1, or with a missing or
-    invalid field; the last case is logged at warning level.
+    invalid field. A missing or invalid field is logged at warning level.
     """
     metadata = parent.get("metadata")
     if not isinstance(metadata, dict):

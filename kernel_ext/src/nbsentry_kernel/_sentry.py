@@ -1,7 +1,7 @@
 """Forwarding of spans that sentry-sdk's integrations record in the kernel.
 
 This is the only module that imports sentry-sdk, and it does so only when
-a request asks for integrations. The client it starts holds no DSN: its
+a request sets ``integrations``. The client it starts has no DSN. Its
 transport hands each finished transaction's spans back to the extension
 and sends nothing anywhere.
 """

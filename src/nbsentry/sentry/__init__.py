@@ -1,9 +1,10 @@
 """Every sentry-sdk call the runner makes.
 
-The runner owns all Sentry state: an isolation scope and a transaction per
-business phase (startup, each iteration, shutdown), a transaction per
-notebook execution in the same trace as its iteration, a span per code
-cell, and error events with fingerprints split by notebook and cell.
+The runner owns all Sentry state. Each business phase (startup, each
+iteration, shutdown) gets an isolation scope and a transaction. Each
+notebook execution gets a transaction in the same trace as its iteration,
+each code cell a span, and each failure an error event with a
+fingerprint split by notebook and cell.
 Keeping sentry-sdk behind this one package confines any change of its API
 to these files.
 """

@@ -341,7 +341,7 @@ def _handle_response(
         # A redirect means the DSN names the wrong scheme or host, which
         # no envelope can fix.
         _logger.error(
-            "Sentry answered with a redirect; keeping every envelope."
+            "Sentry responded with a redirect; keeping every envelope."
             " Check the DSN's scheme and host",
             path=str(path),
             status=status,

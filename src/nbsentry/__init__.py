@@ -4,7 +4,6 @@ from .backends import Kernel, KernelBackend, LocalBackend, LocalKernel
 from .business import Monkey, NotebookRunner, RunSummary
 from .config import NotebookOrder, RunConfig, TracesSample
 from .exceptions import (
-    CellExecutionError,
     CellTimeoutError,
     ConfigError,
     InvalidNotebookError,
@@ -12,7 +11,6 @@ from .exceptions import (
     KernelStartError,
     NbsentryError,
     ReportRejectedError,
-    TransportError,
 )
 from .models import (
     CellResult,
@@ -26,7 +24,6 @@ from .runner import NotebookExecutor, RunObserver
 from .sentry import SpoolTransport, Telemetry, init_sentry
 
 __all__ = [
-    "CellExecutionError",
     "CellResult",
     "CellStatus",
     "CellTimeoutError",
@@ -56,7 +53,6 @@ __all__ = [
     "SpoolTransport",
     "Telemetry",
     "TracesSample",
-    "TransportError",
     "find_notebooks",
     "init_sentry",
 ]

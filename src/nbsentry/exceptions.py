@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 __all__ = [
-    "CellExecutionError",
     "CellTimeoutError",
     "ConfigError",
     "InvalidNotebookError",
@@ -12,7 +11,6 @@ __all__ = [
     "NbsentryError",
     "ReportRejectedError",
     "SpoolLockedError",
-    "TransportError",
 ]
 
 
@@ -85,41 +83,6 @@ class KernelDiedError(NbsentryError):
     """Raised if the kernel process dies while a cell runs."""
 
 
-class CellExecutionError(NbsentryError):
-    """Raised if a cell fails inside the kernel.
-
-    Parameters
-    ----------
-    message
-        What failed, in one sentence.
-    ename
-        Exception class name reported by the kernel.
-    evalue
-        Exception value reported by the kernel.
-    traceback
-        Traceback text reported by the kernel, ANSI escapes stripped.
-    notebook
-        Path of the notebook relative to its root.
-    cell
-        Cell id, or code-cell number when the notebook has no ids.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        *,
-        ename: str,
-        evalue: str,
-        traceback: str,
-        notebook: str | None = None,
-        cell: str | None = None,
-    ) -> None:
-        super().__init__(message, notebook=notebook, cell=cell)
-        self.ename = ename
-        self.evalue = evalue
-        self.traceback = traceback
-
-
 class CellTimeoutError(NbsentryError):
     """Raised if a cell runs past the cell timeout."""
 
@@ -136,7 +99,3 @@ class ReportRejectedError(NbsentryError):
     def __init__(self, reason: str) -> None:
         super().__init__(f"Kernel report rejected: {reason}")
         self.reason = reason
-
-
-class TransportError(NbsentryError):
-    """Raised if Sentry envelopes cannot be written or sent."""

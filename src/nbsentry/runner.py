@@ -9,7 +9,12 @@ from typing import TYPE_CHECKING, Any, NamedTuple, Protocol
 
 import structlog
 
-from .exceptions import InvalidNotebookError, KernelStartError
+from .exceptions import (
+    CellTimeoutError,
+    InvalidNotebookError,
+    KernelDiedError,
+    KernelStartError,
+)
 from .execution import ExecuteOutcome, OutcomeStatus
 from .kernel_reports import (
     CellReports,
@@ -309,7 +314,7 @@ class NotebookExecutor:
         values = _timeout_values(message, interrupted)
         return _Failure(
             CellStatus.timed_out,
-            "CellTimeoutError",
+            CellTimeoutError.__name__,
             message,
             values,
             outcome.error,
@@ -421,12 +426,12 @@ def _death(cell: CodeCell, outcome: ExecuteOutcome) -> _Failure:
     error = outcome.error
     if outcome.kernel_output:
         error = KernelError(
-            "KernelDiedError",
+            KernelDiedError.__name__,
             message,
             "Last output of the kernel process:\n" + outcome.kernel_output,
         )
     return _Failure(
-        CellStatus.kernel_died, "KernelDiedError", message, None, error
+        CellStatus.kernel_died, KernelDiedError.__name__, message, None, error
     )
 
 
@@ -439,7 +444,7 @@ def _timeout_values(
     that was running; those frames become the timeout's stack trace.
     """
     value: dict[str, Any] = {
-        "type": "CellTimeoutError",
+        "type": CellTimeoutError.__name__,
         "value": message,
         "mechanism": {"type": "nbsentry", "handled": False},
     }

@@ -227,7 +227,6 @@ class NotebookTrace:
 
     late_span_used: bool = False
     errored: bool = False
-    event_ids: list[str] = field(default_factory=list)
 
     def expect_cells(self, count: int) -> None:
         """Keep places in the span budget for the cells still to run.
@@ -401,6 +400,4 @@ class NotebookTrace:
                 notebook=self.name,
                 cell=cell.cell_id if cell else None,
             )
-        else:
-            self.event_ids.append(event_id)
         return event_id

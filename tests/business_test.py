@@ -274,6 +274,17 @@ async def test_cancelled_notebook_kept(tmp_path: Path) -> None:
     assert [c.cell.cell_id for c in result.cells] == ["cell-1"]
     (notebook,) = transactions_by_op(transport, "nbsentry.notebook")
     assert notebook["contexts"]["trace"]["status"] == "cancelled"
+    # The first cell's report waits to be attached while the second cell
+    # runs; cancelling the second must not lose it.
+    spans = {span["op"]: span for span in notebook["spans"]}
+    first = next(
+        span
+        for span in notebook["spans"]
+        if span["op"] == "nbsentry.cell"
+        and span["data"]["cell.id"] == "cell-1"
+    )
+    execute = spans["nbsentry.kernel.execute"]
+    assert execute["parent_span_id"] == first["span_id"]
     transport.validate_all()
 
 

@@ -227,38 +227,44 @@ class NotebookExecutor:
         stopped = False
         executed = 0
         reported = False
-        for cell in notebook.cells:
-            if stopped:
-                cell_result = CellResult(cell, CellStatus.not_run)
-            elif cell.skip:
-                cell_result = CellResult(cell, CellStatus.skipped)
-            elif not cell.source.strip():
-                # Like nbclient: the kernel would run nothing and report
-                # nothing, and the cell keeps no execution count.
-                cell_result = CellResult(cell, CellStatus.empty)
-            else:
-                if executed and self.execution_idle_time:
-                    await asyncio.sleep(self.execution_idle_time)
-                executed += 1
-                cell_result, reports = await self._run_cell(
-                    notebook, kernel, trace, cell
-                )
-                stopped = cell_result.status.is_failure
-                if reports.received:
-                    reported = True
-                elif not reported and cell_result.status in _REPLIED:
-                    # Warn once per kernel: later cells would log the same.
-                    reported = True
-                    _logger.warning(
-                        "Kernel extension sent no report; falling back to"
-                        " text tracebacks",
-                        notebook=notebook.name,
-                        kernel=kernel.name,
-                        cell=cell.cell_id,
+        pending: _PendingReports | None = None
+        try:
+            for cell in notebook.cells:
+                if stopped:
+                    cell_result = CellResult(cell, CellStatus.not_run)
+                elif cell.skip:
+                    cell_result = CellResult(cell, CellStatus.skipped)
+                elif not cell.source.strip():
+                    # Like nbclient: the kernel would run nothing and
+                    # report nothing, and the cell keeps no execution count.
+                    cell_result = CellResult(cell, CellStatus.empty)
+                else:
+                    if executed and self.execution_idle_time:
+                        await asyncio.sleep(self.execution_idle_time)
+                    executed += 1
+                    cell_result, received, pending = await self._run_cell(
+                        notebook, kernel, trace, cell, pending
                     )
-            result.cells.append(cell_result)
-            if self.observer:
-                self.observer.cell_finished(notebook, cell_result)
+                    stopped = cell_result.status.is_failure
+                    if received:
+                        reported = True
+                    elif not reported and cell_result.status in _REPLIED:
+                        # Warn once per kernel: later cells would log the
+                        # same.
+                        reported = True
+                        _logger.warning(
+                            "Kernel extension sent no report; falling back"
+                            " to text tracebacks",
+                            notebook=notebook.name,
+                            kernel=kernel.name,
+                            cell=cell.cell_id,
+                        )
+                result.cells.append(cell_result)
+                if self.observer:
+                    self.observer.cell_finished(notebook, cell_result)
+        finally:
+            if pending is not None:
+                pending.attach()
 
     async def _run_cell(
         self,
@@ -266,37 +272,61 @@ class NotebookExecutor:
         kernel: Kernel,
         trace: NotebookTrace,
         cell: CodeCell,
-    ) -> tuple[CellResult, CellReports]:
+        previous: _PendingReports | None,
+    ) -> tuple[CellResult, int, _PendingReports | None]:
+        """Run a cell and return its result, report count and pending reports.
+
+        The reports of a passing cell are returned unprocessed, to be
+        attached while the kernel runs the next cell. Those of any other
+        cell are attached at once, since its error event needs them.
+        """
         with trace.cell(cell) as cell_trace:
             metadata = self._metadata(notebook, cell, cell_trace)
             sent = time.time()
             started = time.perf_counter()
-            outcome = await kernel.execute(
+            outcome = await self._execute(kernel, cell, metadata, previous)
+            duration = time.perf_counter() - started
+            pending = _PendingReports(
+                cell_trace, outcome, TimeWindow(sent, time.time())
+            )
+            cell_trace.set_data("cell.status", outcome.status.value)
+            if outcome.execution_count is not None:
+                cell_trace.set_data(
+                    "cell.execution_count", outcome.execution_count
+                )
+            received = len(outcome.reports)
+            if outcome.status is OutcomeStatus.ok:
+                cell_trace.set_status("ok")
+                passed = CellResult(cell, CellStatus.passed, duration)
+                return passed, received, pending
+            reports = pending.attach()
+            judged = self._judge(cell_trace, outcome, duration, reports)
+            return judged, received, None
+
+    async def _execute(
+        self,
+        kernel: Kernel,
+        cell: CodeCell,
+        metadata: dict[str, Any],
+        previous: _PendingReports | None,
+    ) -> ExecuteOutcome:
+        """Execute a cell, attaching the previous cell's reports meanwhile.
+
+        The attaching task starts at the first wait of ``execute``, after
+        the request is sent, so the runner's work on the previous cell
+        overlaps the kernel's work on this one.
+        """
+        if previous is None:
+            return await kernel.execute(
                 cell.source, metadata, timeout=self.cell_timeout
             )
-            duration = time.perf_counter() - started
-            reports = CellReports.collect(
-                outcome,
-                trace_id=cell_trace.trace_id,
-                cell_id=cell.cell_id,
-                notebook=notebook.name,
-                window=TimeWindow(sent, time.time()),
+        attaching = asyncio.create_task(previous.attach_soon())
+        try:
+            return await kernel.execute(
+                cell.source, metadata, timeout=self.cell_timeout
             )
-            cell_trace.add_kernel_spans(reports.spans)
-            dropped = reports.final.dropped.spans if reports.final else 0
-            if dropped:
-                cell_trace.set_data("nbsentry.kernel.dropped_spans", dropped)
-                _logger.warning(
-                    "Kernel extension left out spans past its limit",
-                    notebook=notebook.name,
-                    cell=cell.cell_id,
-                    dropped=dropped,
-                )
-            if reports.rejected:
-                cell_trace.set_data(
-                    "nbsentry.rejected_reports", reports.rejected
-                )
-            return self._judge(cell_trace, outcome, duration, reports), reports
+        finally:
+            await attaching
 
     def _timeout(
         self,
@@ -340,15 +370,6 @@ class NotebookExecutor:
     ) -> CellResult:
         cell = cell_trace.cell
         trace = cell_trace.notebook
-        cell_trace.set_data("cell.status", outcome.status.value)
-        if outcome.execution_count is not None:
-            cell_trace.set_data(
-                "cell.execution_count", outcome.execution_count
-            )
-        if outcome.status is OutcomeStatus.ok:
-            cell_trace.set_status("ok")
-            return CellResult(cell, CellStatus.passed, duration)
-
         error = outcome.error
         final = reports.final
         chain = final.exception.values if final and final.exception else ()
@@ -403,6 +424,63 @@ class NotebookExecutor:
             error=summary,
         )
         return CellResult(cell, status, duration, error, summary)
+
+
+class _PendingReports:
+    """The kernel reports of a cell, until they are attached to its span.
+
+    Parameters
+    ----------
+    cell_trace
+        The cell's trace, whose span gets the kernel spans.
+    outcome
+        The request's outcome, with the raw reports.
+    window
+        When the runner sent the request and saw it complete.
+    """
+
+    def __init__(
+        self,
+        cell_trace: CellTrace,
+        outcome: ExecuteOutcome,
+        window: TimeWindow,
+    ) -> None:
+        self._cell_trace = cell_trace
+        self._outcome = outcome
+        self._window = window
+        self._reports: CellReports | None = None
+
+    def attach(self) -> CellReports:
+        """Validate the reports and record their spans, once."""
+        if self._reports is not None:
+            return self._reports
+        cell_trace = self._cell_trace
+        cell = cell_trace.cell
+        notebook = cell_trace.notebook.name
+        reports = self._reports = CellReports.collect(
+            self._outcome,
+            trace_id=cell_trace.trace_id,
+            cell_id=cell.cell_id,
+            notebook=notebook,
+            window=self._window,
+        )
+        cell_trace.add_kernel_spans(reports.spans)
+        dropped = reports.final.dropped.spans if reports.final else 0
+        if dropped:
+            cell_trace.set_data("nbsentry.kernel.dropped_spans", dropped)
+            _logger.warning(
+                "Kernel extension left out spans past its limit",
+                notebook=notebook,
+                cell=cell.cell_id,
+                dropped=dropped,
+            )
+        if reports.rejected:
+            cell_trace.set_data("nbsentry.rejected_reports", reports.rejected)
+        return reports
+
+    async def attach_soon(self) -> None:
+        """Attach the reports from a task, at the event loop's next turn."""
+        self.attach()
 
 
 class _Failure(NamedTuple):

@@ -1,16 +1,20 @@
 """Measure what the nbsentry kernel extension costs per cell.
 
-Two figures, from one run on two local ipykernels started side by side,
-one with the extension and one without:
+One local ipykernel, started with the extension, runs trivial cells
+(``x = i``). Two figures:
 
 - In-kernel cost: the median time the extension's ``pre_run_cell`` and
-  ``post_run_cell`` hooks take for a trivial reported cell (``x = i``),
-  report building and sending included. The hooks are timed from inside
-  the kernel with ``time.perf_counter_ns``.
-- End-to-end throughput: the median time from sending an
-  ``execute_request`` to having both its reply and its ``idle`` status, in
-  a tight jupyter-client loop, for each kernel. Rounds alternate between
-  the kernels so that machine noise hits both alike.
+  ``post_run_cell`` hooks take for a reported cell, report building,
+  packing, signing and queueing included. The hooks are timed from
+  inside the kernel with ``time.perf_counter_ns`` and
+  ``time.thread_time_ns``.
+- End-to-end throughput with the extension loaded and unloaded, in
+  rounds that alternate between the two on the same kernel process, so
+  that machine noise and the differences between two kernel processes
+  hit both alike. Two clients drive the kernel: the nbsentry runner,
+  which requests reports and turns them into spans, and a tight
+  jupyter-client loop, which requests reports too but only waits for
+  each request's reply and ``idle`` status.
 
 Run with ``.venv/bin/python benchmarks/kernel_ext_bench.py``.
 """
@@ -20,17 +24,33 @@ from __future__ import annotations
 import argparse
 import ast
 import asyncio
+import logging
 import os
 import platform
 import statistics
+import tempfile
 import time
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from importlib.metadata import version
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import nbformat
+import sentry_sdk
+import structlog
 from jupyter_client.manager import AsyncKernelManager
+from sentry_sdk.transport import Transport
 
+from nbsentry import LocalKernel, NotebookExecutor, Telemetry
+from nbsentry.backends.local import EXTENSION_ARGUMENT
 from nbsentry.execution import build_execute_content
+from nbsentry.notebooks import NotebookFile
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from nbsentry import CellResult, Notebook, NotebookResult
 
 # Wraps the extension's registered hooks with timers. Run silently, so
 # that it fires no hooks itself.
@@ -57,6 +77,97 @@ _events.unregister("post_run_cell", _ext.post_run_cell)
 _events.register("pre_run_cell", _timed_pre)
 _events.register("post_run_cell", _timed_post)
 """
+
+# Puts the extension's own hooks back in place of the timed ones.
+_TIMER_TEARDOWN = """
+_events.unregister("pre_run_cell", _timed_pre)
+_events.unregister("post_run_cell", _timed_post)
+_events.register("pre_run_cell", _ext.pre_run_cell)
+_events.register("post_run_cell", _ext.post_run_cell)
+"""
+
+_LOAD = "get_ipython().extension_manager.load_extension('nbsentry_kernel')"
+_UNLOAD = "get_ipython().extension_manager.unload_extension('nbsentry_kernel')"
+
+_STATES = ("with", "without")
+
+
+class _DiscardingTransport(Transport):
+    """Drop every envelope, so sending to Sentry costs nothing."""
+
+    def capture_envelope(self, envelope: Any) -> None:
+        del envelope
+
+
+class _SharedKernelBackend:
+    """A backend that lends the one benchmark kernel to every notebook."""
+
+    name = "local"
+    node = None
+    image = None
+
+    def __init__(self, kernel: LocalKernel) -> None:
+        self._kernel = kernel
+
+    async def startup(self, kernel_name: str, cwd: Path) -> None:
+        del kernel_name, cwd
+
+    async def shutdown(self) -> None:
+        pass
+
+    @asynccontextmanager
+    async def kernel(
+        self, kernel_name: str, cwd: Path
+    ) -> AsyncIterator[LocalKernel]:
+        del kernel_name, cwd
+        yield self._kernel
+
+
+class _CellClock:
+    """Observer that notes when each cell ends."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def notebook_started(self, notebook: Notebook) -> None:
+        del notebook
+
+    def cell_finished(self, notebook: Notebook, result: CellResult) -> None:
+        del notebook, result
+        self.times.append(time.perf_counter())
+
+    def notebook_finished(self, result: NotebookResult) -> None:
+        del result
+
+
+@dataclass
+class _Rounds:
+    """Mean time per cell of each round, by client and extension state."""
+
+    times: dict[tuple[str, str], list[float]] = field(default_factory=dict)
+
+    def add(self, client: str, state: str, seconds: float) -> None:
+        self.times.setdefault((client, state), []).append(seconds)
+
+    def median(self, client: str, state: str) -> float:
+        return statistics.median(self.times[client, state])
+
+    def ratio(self, client: str) -> float:
+        """Cells/s with the extension over cells/s without it."""
+        return self.median(client, "without") / self.median(client, "with")
+
+    def paired(self, client: str) -> tuple[float, float, float]:
+        """Quartiles of the ratio between rounds run one after the other."""
+        pairs = zip(
+            self.times[client, "with"],
+            self.times[client, "without"],
+            strict=True,
+        )
+        ratios = [without / with_ for with_, without in pairs]
+        if len(ratios) < 2:  # noqa: PLR2004 - quantiles needs two values
+            return ratios[0], ratios[0], ratios[0]
+        first, middle, last = statistics.quantiles(ratios, n=4)
+        return first, middle, last
 
 
 def _metadata(cell: int) -> dict[str, Any]:
@@ -128,16 +239,46 @@ async def _evaluate(client: Any, expression: str) -> Any:
     return ast.literal_eval(value["data"]["text/plain"])
 
 
-async def _round(
-    client: Any, first: int, cells: int, *, report: bool
-) -> list[float]:
-    times = []
+async def _loop_round(client: Any, first: int, cells: int) -> float:
+    """Run cells in a tight loop and return the mean time per cell."""
+    started = time.perf_counter()
     for i in range(first, first + cells):
-        metadata = _metadata(i) if report else {}
-        start = time.perf_counter()
-        await _execute(client, _content(f"x = {i}"), metadata)
-        times.append(time.perf_counter() - start)
-    return times
+        await _execute(client, _content(f"x = {i}"), _metadata(i))
+    return (time.perf_counter() - started) / cells
+
+
+async def _runner_round(
+    executor: NotebookExecutor, telemetry: Telemetry, file: NotebookFile
+) -> float:
+    """Run the notebook with the runner and return the mean time per cell.
+
+    The time runs from the end of the first cell to the end of the last,
+    so the notebook transaction's start and finish are left out.
+    """
+    clock = _CellClock()
+    executor.observer = clock
+    with telemetry.phase("run") as phase:
+        result = await executor.run(phase, file)
+    if result.first_failure is not None or result.error is not None:
+        msg = f"benchmark notebook failed: {result}"
+        raise RuntimeError(msg)
+    return (clock.times[-1] - clock.times[0]) / (len(clock.times) - 1)
+
+
+def _write_notebook(folder: Path, cells: int) -> NotebookFile:
+    notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
+    notebook.cells = [
+        nbformat.v4.new_code_cell(f"x = {i}")  # type: ignore[no-untyped-call]
+        for i in range(cells)
+    ]
+    notebook.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
+    path = folder / "bench.ipynb"
+    nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
+    return NotebookFile(path, path.name)
 
 
 def _machine() -> str:
@@ -154,86 +295,111 @@ def _machine() -> str:
     return f"{model}, {os.cpu_count()} cores, {usable} usable (nproc)"
 
 
-async def main(cells: int, rounds: int) -> None:
-    """Run both kernels side by side and print the figures as Markdown."""
-    managers = {
-        "with": AsyncKernelManager(kernel_name="python3"),
-        "without": AsyncKernelManager(kernel_name="python3"),
-    }
-    await managers["with"].start_kernel(
-        extra_arguments=["--IPKernelApp.extensions=nbsentry_kernel"]
+async def _in_kernel_cost(client: Any, cells: int) -> tuple[Any, ...]:
+    """Time the hooks of reported cells inside the kernel."""
+    await _run_silently(client, _TIMER_SETUP)
+    await _loop_round(client, 0, cells)
+    # IPython's repr shortens long lists, so fetch the medians.
+    figures = await _evaluate(
+        client,
+        "(__import__('statistics').median(_hook_ns) / 1000,"
+        " __import__('statistics').quantiles(_hook_ns, n=10)[-1] / 1000,"
+        " __import__('statistics').median(_hook_cpu_ns) / 1000,"
+        " len(_hook_ns))",
     )
-    await managers["without"].start_kernel()
+    await _run_silently(client, _TIMER_TEARDOWN)
+    return tuple(figures)
 
-    clients = {name: manager.client() for name, manager in managers.items()}
-    try:
-        for client in clients.values():
-            client.start_channels()
-            await client.wait_for_ready(timeout=60)
-        await _run_silently(clients["with"], _TIMER_SETUP)
-        times: dict[str, list[float]] = {"with": [], "without": []}
-        per_round = cells // rounds
+
+async def _end_to_end(
+    client: Any, kernel: LocalKernel, cells: int, rounds: int
+) -> _Rounds:
+    """Alternate rounds with the extension loaded and unloaded."""
+    sentry_sdk.init(transport=_DiscardingTransport(), traces_sample_rate=1.0)
+    telemetry = Telemetry(flock="bench", business="bench", user="bench01")
+    executor = NotebookExecutor(_SharedKernelBackend(kernel), telemetry)
+    results = _Rounds()
+    with tempfile.TemporaryDirectory() as folder:
+        file = _write_notebook(Path(folder), cells)
         for index in range(rounds):
-            order = (
-                ("with", "without") if index % 2 == 0 else ("without", "with")
-            )
-            for name in order:
-                times[name] += await _round(
-                    clients[name],
-                    index * per_round,
-                    per_round,
-                    report=name == "with",
+            states = _STATES if index % 2 == 0 else _STATES[::-1]
+            for state in states:
+                await _run_silently(
+                    client, _LOAD if state == "with" else _UNLOAD
                 )
-        # IPython's repr shortens long lists, so fetch the medians.
-        hook_us, hook_p90, cpu_us, timed = await _evaluate(
-            clients["with"],
-            "(__import__('statistics').median(_hook_ns) / 1000,"
-            " __import__('statistics').quantiles(_hook_ns, n=10)[-1] / 1000,"
-            " __import__('statistics').median(_hook_cpu_ns) / 1000,"
-            " len(_hook_ns))",
-        )
-    finally:
-        for client in clients.values():
-            client.stop_channels()
-        for manager in managers.values():
-            await manager.shutdown_kernel(now=True)
+                seconds = await _runner_round(executor, telemetry, file)
+                results.add("runner", state, seconds)
+                seconds = await _loop_round(client, index * cells, cells)
+                results.add("loop", state, seconds)
+    return results
 
-    median = {
-        name: statistics.median(values) for name, values in times.items()
-    }
-    rate = {name: 1 / value for name, value in median.items()}
 
+def _print_figures(
+    in_kernel: tuple[Any, ...], results: _Rounds, cells: int, rounds: int
+) -> None:
+    hook_us, hook_p90, cpu_us, timed = in_kernel
     python = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"Machine: {_machine()}, {python}")
     print(
         f"ipykernel {version('ipykernel')}, IPython {version('ipython')},"
-        f" jupyter-client {version('jupyter-client')}"
+        f" jupyter-client {version('jupyter-client')},"
+        f" sentry-sdk {version('sentry-sdk')}"
     )
     print(
-        f"Cells: {timed} timed in the kernel, {cells} per kernel end to end,"
-        f" {rounds} alternating rounds"
+        f"In the kernel: {timed} reported cells. End to end: {rounds}"
+        f" rounds of {cells} cells per client and extension state."
     )
     print()
-    print("| Figure | Without extension | With extension |")
-    print("|---|---|---|")
     print(
-        "| In-kernel hooks and report, median wall time per cell | - |"
-        f" {hook_us:.1f} us (p90 {hook_p90:.1f} us) |"
-    )
-    print(
-        "| In-kernel hooks and report, median main-thread CPU per cell | - |"
-        f" {cpu_us:.1f} us |"
-    )
-    print(
-        f"| End to end, median per cell | {median['without'] * 1000:.2f} ms"
-        f" | {median['with'] * 1000:.2f} ms |"
-    )
-    print(
-        f"| End to end, cells/s | {rate['without']:.0f} | {rate['with']:.0f} |"
+        f"In-kernel hooks and report, median per cell: {hook_us:.1f} us wall"
+        f" (p90 {hook_p90:.1f} us), {cpu_us:.1f} us main-thread CPU"
     )
     print()
-    ratio = rate["with"] / rate["without"]
-    print(f"Throughput ratio, with / without: {ratio:.3f}")
+    print(
+        "| Client | Without, per cell | With, per cell"
+        " | Ratio of cells/s, with / without | Paired rounds, quartiles |"
+    )
+    print("|---|---|---|---|---|")
+    for client, label in (
+        ("runner", "nbsentry runner"),
+        ("loop", "jupyter-client loop"),
+    ):
+        without = results.median(client, "without")
+        with_ = results.median(client, "with")
+        first, middle, last = results.paired(client)
+        print(
+            f"| {label} | {without * 1000:.3f} ms | {with_ * 1000:.3f} ms"
+            f" | {results.ratio(client):.3f}"
+            f" | {first:.3f}, {middle:.3f}, {last:.3f} |"
+        )
+
+
+async def main(cells: int, rounds: int, timed_cells: int) -> None:
+    """Start the kernel, take both figures and print them as Markdown."""
+    # The runner warns when the unloaded extension sends no report.
+    structlog.configure(
+        wrapper_class=structlog.make_filtering_bound_logger(logging.ERROR)
+    )
+    manager = AsyncKernelManager(kernel_name="python3")
+    with tempfile.TemporaryDirectory() as folder:
+        output = Path(folder) / "kernel.log"
+        with output.open("wb") as file:
+            await manager.start_kernel(
+                extra_arguments=[EXTENSION_ARGUMENT],
+                stdout=file,
+                stderr=file,
+            )
+        client = manager.client()
+        try:
+            client.start_channels()
+            await client.wait_for_ready(timeout=60)
+            kernel = LocalKernel(manager, client, "python3", output)
+            in_kernel = await _in_kernel_cost(client, timed_cells)
+            results = await _end_to_end(client, kernel, cells, rounds)
+        finally:
+            client.stop_channels()
+            await manager.shutdown_kernel(now=True)
+    _print_figures(in_kernel, results, cells, rounds)
 
 
 if __name__ == "__main__":
@@ -241,14 +407,20 @@ if __name__ == "__main__":
     parser.add_argument(
         "--cells",
         type=int,
-        default=1000,
-        help="cells per kernel (default 1000)",
+        default=100,
+        help="cells per round end to end (default 100)",
     )
     parser.add_argument(
         "--rounds",
         type=int,
-        default=10,
-        help="alternating rounds (default 10)",
+        default=40,
+        help="rounds per client and extension state (default 40)",
+    )
+    parser.add_argument(
+        "--timed-cells",
+        type=int,
+        default=1000,
+        help="reported cells timed inside the kernel (default 1000)",
     )
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.cells, arguments.rounds))
+    asyncio.run(main(arguments.cells, arguments.rounds, arguments.timed_cells))

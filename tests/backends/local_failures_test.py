@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import sys
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,7 +12,12 @@ from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_client.session import Session
 
-from nbsentry.backends.local import _is_ipykernel, decode_message
+from nbsentry.backends.local import (
+    LocalBackend,
+    _is_ipykernel,
+    decode_message,
+)
+from nbsentry.exceptions import KernelStartError
 from nbsentry.models import CellStatus
 from tests.support.reports import event_of, run_cells
 
@@ -121,6 +128,33 @@ async def test_deep_output_not_decoded(
     assert run.results["output.ipynb"].first_failure is None
     assert run.logs_named("Kernel message dropped: cannot decode it") == []
     assert sentry_capture.events == []
+
+
+async def test_short_startup_timeout(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A kernel spec whose process starts but never replies to requests.
+    spec_dir = tmp_path / "kernels" / "mute"
+    spec_dir.mkdir(parents=True)
+    argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+    spec = {"argv": argv, "display_name": "Mute", "language": "python"}
+    (spec_dir / "kernel.json").write_text(json.dumps(spec))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
+    backend = LocalBackend(startup_timeout=0.2)
+
+    started = time.monotonic()
+    with pytest.raises(KernelStartError) as info:
+        async with backend.kernel("mute", tmp_path):
+            pass
+    waited = time.monotonic() - started
+    await backend.shutdown()
+
+    assert info.value.message == (
+        "Kernel 'mute' did not become ready within 0.2 s; raise"
+        " --startup-timeout if it is slow to start"
+    )
+    # jupyter-client alone would wait at least a second.
+    assert waited < 0.9
 
 
 def test_extension_argument_only_for_ipykernel(tmp_path: Path) -> None:

@@ -398,14 +398,22 @@ class LocalBackend:
         client = manager.client()
         client.start_channels()
         try:
-            await client.wait_for_ready(timeout=self._startup_timeout)
+            # jupyter-client checks its own timeout once a second, so a
+            # shorter limit needs a timer of its own.
+            await asyncio.wait_for(
+                client.wait_for_ready(timeout=self._startup_timeout),
+                self._startup_timeout,
+            )
         except (RuntimeError, TimeoutError) as exc:
             client.stop_channels()
             await manager.shutdown_kernel(now=True)
             msg = (
                 f"Kernel {kernel_name!r} did not become ready within"
-                f" {self._startup_timeout:g} s: {exc}"
+                f" {self._startup_timeout:g} s"
             )
+            if str(exc):
+                msg += f": {exc}"
+            msg += "; raise --startup-timeout if it is slow to start"
             kernel = LocalKernel(manager, client, kernel_name, output)
             tail = kernel.output_tail()
             if tail:

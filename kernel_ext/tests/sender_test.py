@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import datetime, timezone
 from typing import Any
@@ -172,3 +173,46 @@ def test_sender_packs_unknown_keys() -> None:
     (frames,) = kernel.iopub_socket.sent
     _, message = session.feed_identities(frames)
     assert session.deserialize(message)["content"]["data"] == report
+
+
+def test_sender_copies_openssl_hmac() -> None:
+    session = Session(key=b"secret")
+    kernel = FakeKernel(session)
+    sender = ReportSender(kernel)
+
+    sender.send(b"{}", reports()[0])
+
+    inner = getattr(session.auth, "_hmac", None)
+    assert inner is not None
+    assert sender._signer is inner
+    (frames,) = kernel.iopub_socket.sent
+    assert frames[2] == session.sign(frames[3:7])
+
+
+def test_sender_signs_with_python_hmac() -> None:
+    # hmac.HMAC hashes in Python with a digest constructor not from OpenSSL.
+    session = Session(
+        key=b"secret", digest_mod=lambda data=b"": hashlib.sha256(data)
+    )
+    assert getattr(session.auth, "_hmac", None) is None
+    kernel = FakeKernel(session)
+    sender = ReportSender(kernel)
+
+    sender.send(b"{}", reports()[0])
+
+    assert sender._signer is session.auth
+    (frames,) = kernel.iopub_socket.sent
+    assert frames[2] == session.sign(frames[3:7])
+
+
+def test_sender_without_key_leaves_unsigned() -> None:
+    session = Session(key=b"")
+    kernel = FakeKernel(session)
+    sender = ReportSender(kernel)
+
+    sender.send(b"{}", reports()[0])
+
+    (frames,) = kernel.iopub_socket.sent
+    assert frames[2] == b""
+    _, message = session.feed_identities(frames)
+    assert session.deserialize(message)["content"]["data"] == reports()[0]

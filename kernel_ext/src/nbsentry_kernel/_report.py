@@ -103,7 +103,7 @@ class ReportSender:
     header. So the sender builds the wire frames itself. It writes the
     header from a template packed once, and packs the parent header once
     per cell and the report exactly once, with a JSON encoder made up
-    front. It signs the frames with a copy of the session's HMAC object.
+    front. It signs the frames with a copy of the session's HMAC state.
     Like ``Session.send``, it hands the frames to ipykernel's iopub
     thread, which sends them in order, so a report precedes the cell's
     ``idle`` status.
@@ -119,7 +119,7 @@ class ReportSender:
         # Session attributes are traitlets, slow to read on every message,
         # and a running kernel never changes its key or packer.
         self._session = session
-        self._auth = session.auth
+        self._signer = _make_signer(session.auth)
         self._socket = kernel.iopub_socket
         self._io_thread = _deferrable_io_thread(self._socket)
         self._metadata = session.pack(session.metadata)
@@ -190,16 +190,15 @@ class ReportSender:
         comm_id = self._new_id()
         content = self._pack_content(comm_id, report)
         header = self._header()
-        auth = self._auth
-        if auth is None:
+        signer = self._signer
+        if signer is None:
             signature = b""
         else:
             # Session.sign, without reading the traitlet.
-            digest = auth.copy()
-            digest.update(header)
-            digest.update(packed_parent)
-            digest.update(self._metadata)
-            digest.update(content)
+            digest = signer.copy()
+            digest.update(
+                b"".join((header, packed_parent, self._metadata, content))
+            )
             signature = digest.hexdigest().encode("ascii")
         return [
             b"comm-" + comm_id.encode("ascii"),
@@ -331,6 +330,35 @@ def _integer(value: int) -> str:
         msg = f"expected an integer, got {type(value).__name__}"
         raise TypeError(msg)
     return int.__repr__(value)
+
+
+def _make_signer(auth: Any) -> Any:
+    """Return the HMAC object whose copies sign messages, `None` if no key.
+
+    CPython's `hmac.HMAC` keeps its OpenSSL HMAC object in ``_hmac``,
+    which has the same ``copy``, ``update`` and ``hexdigest`` methods
+    without a Python frame each. Copying it and updating the copy took
+    1.2 us in a tight loop on a 2-core AMD EPYC machine, against 1.4 us
+    through `hmac.HMAC` and 2.4 us for a one-shot `hmac.digest`, which
+    sets the key up again for every message. In the benchmark kernel it
+    saved about 1 us per cell. The private object is used only if it
+    signs a sample exactly as the session's HMAC does.
+    """
+    if auth is None:
+        return None
+    inner = getattr(auth, "_hmac", None)
+    if inner is None:
+        return auth
+    try:
+        expected = auth.copy()
+        expected.update(b"sample")
+        actual = inner.copy()
+        actual.update(b"sample")
+        if actual.hexdigest() == expected.hexdigest():
+            return inner
+    except Exception:
+        _logger.exception("Cannot sign with the OpenSSL HMAC object")
+    return auth
 
 
 def _deferrable_io_thread(socket: Any) -> Any:

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-from datetime import datetime, timezone
+import time
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from jupyter_client.jsonutil import json_default
 from jupyter_client.session import Session
 
 from nbsentry_kernel._cell import CellRecord, Request
@@ -216,3 +218,29 @@ def test_sender_without_key_leaves_unsigned() -> None:
     assert frames[2] == b""
     _, message = session.feed_identities(frames)
     assert session.deserialize(message)["content"]["data"] == reports()[0]
+
+
+def test_header_date_matches_json_default(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    session = Session(key=b"secret")
+    kernel = FakeKernel(session)
+    sender = ReportSender(kernel)
+    # Whole seconds, a second's first and last microsecond, and a second
+    # before the one cached.
+    times = [
+        1764860000_000000000,
+        1764860000_000001000,
+        1764860000_999999999,
+        1764860001_000000999,
+        1764860001_123456789,
+        1764859999_500000000,
+    ]
+    for now in times:
+        monkeypatch.setattr(time, "time_ns", lambda now=now: now)
+        sender.send(b"{}", reports()[0])
+
+    epoch = datetime(1970, 1, 1, tzinfo=timezone.utc)
+    for now, frames in zip(times, kernel.iopub_socket.sent, strict=True):
+        expected = json_default(epoch + timedelta(microseconds=now // 1000))
+        assert json.loads(frames[3])["date"] == expected, now

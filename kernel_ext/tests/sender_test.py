@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import hashlib
 import json
+import math
 import time
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -14,7 +17,11 @@ from jupyter_client.session import Session
 
 from nbsentry_kernel._cell import CellRecord, Request
 from nbsentry_kernel._exceptions import ExceptionReport
-from nbsentry_kernel._report import ReportSender, build_report
+from nbsentry_kernel._report import (
+    ReportSender,
+    _write_plain_final,
+    build_report,
+)
 
 
 class RecordingSocket:
@@ -175,6 +182,132 @@ def test_sender_packs_unknown_keys() -> None:
     (frames,) = kernel.iopub_socket.sent
     _, message = session.feed_identities(frames)
     assert session.deserialize(message)["content"]["data"] == report
+
+
+class ReprFloat(float):
+    """A float whose own repr the JSON encoder does not use."""
+
+    def __repr__(self) -> str:
+        return "ReprFloat"
+
+
+# Records for send_plain_final. Each row sets the request's fields and the
+# record's fields to change and the end time. Then it states whether the
+# template writes the report rather than the general path, and whether the
+# session's packer warns about values that JSON cannot hold.
+PLAIN_FINAL_CASES = {
+    "usual": ({}, {}, 1764860000.456, True, False),
+    "dropped counts": (
+        {},
+        {"dropped_spans": 3, "dropped_breadcrumbs": 2},
+        1764860001.0,
+        True,
+        False,
+    ),
+    "escaped text": (
+        {
+            "msg_id": 'a"b\\c',
+            "cell_id": "\n\u2028\x00",
+            "notebook": "\ud800.ipynb",
+        },
+        {},
+        1764860000.5,
+        True,
+        False,
+    ),
+    "bool count": ({}, {"execution_count": True}, 1764860000.5, False, False),
+    "int start": ({}, {"start": 1764860000}, 1764860000.5, False, False),
+    "float subclass": (
+        {},
+        {"start": ReprFloat(1764860000.25)},
+        1764860000.5,
+        False,
+        False,
+    ),
+    "non-str msg_id": ({"msg_id": 17}, {}, 1764860000.5, False, False),
+    "NaN start": ({}, {"start": math.nan}, 1764860000.5, False, True),
+    "infinite end": ({}, {}, math.inf, False, True),
+}
+
+
+def paired_senders(session: Session) -> tuple[ReportSender, ReportSender]:
+    """Two senders that give their reports and messages the same ids."""
+    fast = ReportSender(FakeKernel(session))
+    general = ReportSender(FakeKernel(session))
+    general._comm_id_prefix = fast._comm_id_prefix
+    general._msg_id_prefix = fast._msg_id_prefix
+    return fast, general
+
+
+def plain_final_frames(
+    session: Session, cell: CellRecord, end: float
+) -> tuple[list[bytes], list[bytes]]:
+    """Send a cell's final report through the fast and the general path."""
+    fast, general = paired_senders(session)
+    fast.send_plain_final(cell, end)
+    report = build_report(
+        cell, kind="final", end=end, spans=[], breadcrumbs=[], exception=None
+    )
+    general.send_before_idle(cell.packed_parent, report)
+    (fast_frames,) = fast._socket.sent
+    (general_frames,) = general._socket.sent
+    return fast_frames, general_frames
+
+
+@pytest.mark.parametrize(
+    ("request_changes", "record_changes", "end", "templated", "warns"),
+    PLAIN_FINAL_CASES.values(),
+    ids=PLAIN_FINAL_CASES.keys(),
+)
+def test_plain_final_matches_general_path(
+    request_changes: dict[str, Any],
+    record_changes: dict[str, Any],
+    end: float,
+    templated: bool,  # noqa: FBT001 - a column of the table
+    warns: bool,  # noqa: FBT001 - a column of the table
+) -> None:
+    session = Session(key=b"secret", username="tester")
+    cell = make_cell()
+    cell.request = dataclasses.replace(cell.request, **request_changes)
+    for name, value in record_changes.items():
+        setattr(cell, name, value)
+    try:
+        text = _write_plain_final("0" * 32, cell, end)
+    except TypeError:
+        text = None
+    assert (text is not None) == templated
+    expectation = (
+        pytest.warns(UserWarning, match="serialization failed")
+        if warns
+        else contextlib.nullcontext()
+    )
+
+    with expectation:
+        fast, general = plain_final_frames(session, cell, end)
+
+    assert fast[0] == general[0]  # comm topic
+    assert fast[4:] == general[4:]  # parent, metadata and content
+    fast_header = json.loads(fast[3])
+    general_header = json.loads(general[3])
+    del fast_header["date"], general_header["date"]
+    assert fast_header == general_header
+    # deserialize checks the signature.
+    _, message = session.feed_identities(fast)
+    assert session.deserialize(message)["header"]["msg_type"] == "comm_open"
+
+
+def test_plain_final_with_pickle_packer() -> None:
+    session = Session(key=b"secret", packer="pickle", unpacker="pickle")
+    cell = make_cell()
+    cell.packed_parent = session.pack({"msg_id": "request-1"})
+
+    fast, general = plain_final_frames(session, cell, 1764860000.5)
+
+    assert fast[4:] == general[4:]
+    _, message = session.feed_identities(fast)
+    content = session.deserialize(message)["content"]
+    assert content["data"]["status"] == "ok"
+    assert content["data"]["end"] == 1764860000.5
 
 
 def test_sender_copies_openssl_hmac() -> None:

@@ -156,7 +156,15 @@ class Extension:
                 sentry_spans = cell.sentry.finish(user_span_ids)
             except Exception:
                 _logger.exception("Cannot collect sentry-sdk spans")
-        exception = self._describe(cell, result)
+        if (
+            result is not None
+            and getattr(result, "error_before_exec", None) is None
+            and result.error_in_exec is None
+        ):
+            # What _describe returns for a cell that raised nothing.
+            exception = None
+        else:
+            exception = self._describe(cell, result)
         with cell.lock:
             cell.finished = True
             for span in sentry_spans:
@@ -164,12 +172,20 @@ class Extension:
                     cell.dropped_spans += 1
                 else:
                     cell.spans.append(span)
+            end = max(end, cell.start)
+            if (
+                exception is None
+                and cell.sent_spans == len(cell.spans)
+                and not cell.breadcrumbs
+            ):
+                self._sender.send_plain_final(cell, end)
+                return
             spans = cell.spans[cell.sent_spans :]
             cell.sent_spans = len(cell.spans)
             report = build_report(
                 cell,
                 kind="final",
-                end=max(end, cell.start),
+                end=end,
                 spans=spans,
                 breadcrumbs=list(cell.breadcrumbs),
                 exception=exception,

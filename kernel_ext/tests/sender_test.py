@@ -157,13 +157,24 @@ def test_send_before_idle_without_thread() -> None:
     assert session.deserialize(message)["content"]["data"] == report
 
 
-@pytest.mark.parametrize("extra", [{}, {"subshell_id": None}])
-def test_pack_parent_matches_session(extra: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    ("extra", "removed"),
+    [
+        ({}, None),
+        ({"subshell_id": None}, None),
+        ({"subshell_id": 1}, "version"),
+    ],
+)
+def test_pack_parent_matches_session(
+    extra: dict[str, Any], removed: str | None
+) -> None:
     session = Session(key=b"secret", username="t\u00e9ster")
     sender = ReportSender(FakeKernel(session))
     header = session.msg_header("execute_request")
     header["date"] = datetime.now(timezone.utc)
     header.update(extra)
+    if removed is not None:
+        del header[removed]
 
     packed = sender.pack_parent({"header": header})
 

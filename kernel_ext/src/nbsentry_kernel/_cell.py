@@ -107,6 +107,8 @@ class CellRecord:
                 self.breadcrumbs.append(breadcrumb)
 
 
+# The extension's cell hooks read and set this directly, without the two
+# functions below, to save a call per hook.
 _current: CellRecord | None = None
 
 

@@ -42,12 +42,13 @@ _logger = logging.getLogger(__name__)
 # message (Jupyter messaging protocol 5.x).
 _DELIMITER = b"<IDS|MSG>"
 
-# Keys of a report and of its "dropped" object, as `build_report` writes
-# them, and of a Jupyter message header. A report or header with other
-# keys is packed with the JSON encoder instead of a template.
+# Numbers of keys of a report and of its "dropped" object, as
+# `build_report` writes them, and of a Jupyter message header: msg_id,
+# msg_type, username, session, date and version. A report or header with
+# other keys is packed with the JSON encoder instead of a template.
 _REPORT_KEYS = 14
 _DROPPED_KEYS = 4
-_HEADER_KEYS = {"msg_id", "msg_type", "username", "session", "date", "version"}
+_HEADER_KEYS = 6
 
 _escape = json.encoder.encode_basestring_ascii
 
@@ -168,7 +169,7 @@ class ReportSender:
         if self._json is not None:
             try:
                 text = _write_header(header)
-            except (TypeError, ValueError):
+            except (KeyError, TypeError, ValueError):
                 text = None
             if text is not None:
                 return text.encode("ascii")
@@ -328,12 +329,13 @@ class ReportSender:
 def _write_header(header: dict[str, Any]) -> str | None:
     """Write a message header with the usual keys as JSON from a template.
 
-    Returns `None`, or raises `TypeError`, for a header with other keys
-    or value types, so that the caller packs it as a whole.
+    Returns `None`, or raises `KeyError` or `TypeError`, for a header with
+    other keys or value types, so that the caller packs it as a whole.
     """
-    date = header.get("date")
+    # Six keys that can all be looked up are exactly the usual keys.
+    date = header["date"]
     if (
-        header.keys() != _HEADER_KEYS
+        len(header) != _HEADER_KEYS
         or type(date) is not datetime
         or date.tzinfo is None
     ):

@@ -45,16 +45,21 @@ class CellSources:
 
     def __init__(self, shell: Any) -> None:
         self._shell = shell
-        self._pending: deque[tuple[str, str, int, CellRef]] = deque(
+        self._pending: deque[tuple[str, str, int, str, str | None]] = deque(
             maxlen=MAX_REMEMBERED_CELLS
         )
         self._names: dict[str, CellRef] = {}
 
     def remember(
-        self, raw: str, transformed: str, number: int, cell: CellRef
+        self,
+        raw: str,
+        transformed: str,
+        number: int,
+        cell_id: str,
+        notebook: str | None,
     ) -> None:
         """Queue a cell that is about to be compiled."""
-        self._pending.append((raw, transformed, number, cell))
+        self._pending.append((raw, transformed, number, cell_id, notebook))
 
     def lookup(self, filename: str) -> CellRef | None:
         """Return the cell that the compiled file name came from, if known."""
@@ -66,7 +71,7 @@ class CellSources:
         get_code_name = getattr(self._shell.compile, "get_code_name", None)
         pending, names = self._pending, self._names
         while pending:
-            raw, transformed, number, cell = pending.popleft()
+            raw, transformed, number, cell_id, notebook = pending.popleft()
             if get_code_name is None:
                 continue
             try:
@@ -76,6 +81,6 @@ class CellSources:
                 continue
             # Cells with identical source share a file name: the last wins.
             names.pop(name, None)
-            names[name] = cell
+            names[name] = CellRef(cell_id, notebook)
             if len(names) > MAX_REMEMBERED_CELLS:
                 del names[next(iter(names))]

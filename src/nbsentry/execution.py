@@ -11,15 +11,19 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
 from .models import KernelError
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
 __all__ = [
     "COLLECTED_TYPES",
     "REPORT_TARGET",
+    "DeferredWork",
     "ExecuteOutcome",
     "ExecutionCollector",
     "OutcomeStatus",
@@ -93,6 +97,37 @@ class ExecuteOutcome:
 
     kernel_output: str | None = None
     """End of the kernel process's own output, kept when it died."""
+
+
+class DeferredWork:
+    """Work that runs at most once, when a backend chooses, during a request.
+
+    Parameters
+    ----------
+    work
+        The work, or `None` for nothing.
+    """
+
+    def __init__(self, work: Callable[[], object] | None) -> None:
+        self._work = work
+        self._error: Exception | None = None
+
+    def run(self) -> None:
+        """Run the work unless it has run, keeping its exception."""
+        work, self._work = self._work, None
+        if work is None:
+            return
+        try:
+            work()
+        except Exception as exc:  # noqa: BLE001 - raised again by finish
+            self._error = exc
+
+    def finish(self) -> None:
+        """Run the work if it has not run, then raise what it raised."""
+        self.run()
+        error, self._error = self._error, None
+        if error is not None:
+            raise error
 
 
 class ExecutionCollector:

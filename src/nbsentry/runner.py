@@ -312,21 +312,15 @@ class NotebookExecutor:
     ) -> ExecuteOutcome:
         """Execute a cell, attaching the previous cell's reports meanwhile.
 
-        The attaching task starts at the first wait of ``execute``, after
-        the request is sent, so the runner's work on the previous cell
-        overlaps the kernel's work on this one.
+        The runner's work on the previous cell then overlaps the kernel's
+        work on this one.
         """
-        if previous is None:
-            return await kernel.execute(
-                cell.source, metadata, timeout=self.cell_timeout
-            )
-        attaching = asyncio.create_task(previous.attach_soon())
-        try:
-            return await kernel.execute(
-                cell.source, metadata, timeout=self.cell_timeout
-            )
-        finally:
-            await attaching
+        return await kernel.execute(
+            cell.source,
+            metadata,
+            timeout=self.cell_timeout,
+            meanwhile=None if previous is None else previous.attach,
+        )
 
     def _timeout(
         self,
@@ -477,10 +471,6 @@ class _PendingReports:
         if reports.rejected:
             cell_trace.set_data("nbsentry.rejected_reports", reports.rejected)
         return reports
-
-    async def attach_soon(self) -> None:
-        """Attach the reports from a task, at the event loop's next turn."""
-        self.attach()
 
 
 class _Failure(NamedTuple):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from contextlib import AbstractAsyncContextManager
     from pathlib import Path
 
@@ -34,6 +35,7 @@ class Kernel(Protocol):
         metadata: dict[str, Any],
         *,
         timeout: float | None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> ExecuteOutcome:
         """Run code and wait for both the reply and the idle status.
 
@@ -45,6 +47,12 @@ class Kernel(Protocol):
             Metadata of the ``execute_request``.
         timeout
             Seconds before the kernel is interrupted, or `None`.
+        meanwhile
+            Work of the runner's own to do once while the kernel runs the
+            request, such as placing the previous cell's spans. The
+            backend calls it when it expects the kernel to be busy without
+            it, and at the latest before returning. An exception from it
+            propagates once the request has ended.
 
         Returns
         -------

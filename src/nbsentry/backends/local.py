@@ -22,6 +22,7 @@ from jupyter_client.manager import AsyncKernelManager
 from nbsentry.exceptions import KernelStartError
 from nbsentry.execution import (
     COLLECTED_TYPES,
+    DeferredWork,
     ExecuteOutcome,
     ExecutionCollector,
     OutcomeStatus,
@@ -29,7 +30,7 @@ from nbsentry.execution import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable
 
 __all__ = ["LocalBackend", "LocalKernel"]
 
@@ -111,11 +112,31 @@ class LocalKernel:
         metadata: dict[str, Any],
         *,
         timeout: float | None,
+        meanwhile: Callable[[], object] | None = None,
     ) -> ExecuteOutcome:
         """Run code and wait for both the reply and the idle status.
 
+        ``meanwhile`` runs when the request's first kernel report arrives.
+        The extension's final report leaves as the cell ends, and then
+        ipykernel 7.4 sleeps 0.5 ms (``Kernel._execute_sleep``) before it
+        replies. So the work mostly overlaps that sleep instead of taking
+        CPU from a busy kernel.
+
         See `nbsentry.backends.Kernel.execute`.
         """
+        work = DeferredWork(meanwhile)
+        try:
+            return await self._execute(code, metadata, timeout, work)
+        finally:
+            work.finish()
+
+    async def _execute(
+        self,
+        code: str,
+        metadata: dict[str, Any],
+        timeout: float | None,
+        work: DeferredWork,
+    ) -> ExecuteOutcome:
         if not await self.is_alive():
             # It died after the previous request completed, so this cell
             # is not to blame; the outcome records that it was never sent.
@@ -133,7 +154,7 @@ class LocalKernel:
         collector = ExecutionCollector(msg["header"]["msg_id"])
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
-        waited = await self._wait(collector, deadline)
+        waited = await self._wait(collector, deadline, work)
         if waited is _Wait.done:
             self._busy = False
             return collector.outcome()
@@ -143,7 +164,9 @@ class LocalKernel:
             "Interrupting kernel after cell timeout", kernel=self.name
         )
         await self._manager.interrupt_kernel()
-        waited = await self._wait(collector, loop.time() + INTERRUPT_GRACE)
+        waited = await self._wait(
+            collector, loop.time() + INTERRUPT_GRACE, work
+        )
         if waited is _Wait.died:
             return self._died(collector)
         self._busy = waited is not _Wait.done
@@ -204,7 +227,10 @@ class LocalKernel:
         return decode_message(self._client.session, frames)
 
     async def _wait(
-        self, collector: ExecutionCollector, deadline: float | None
+        self,
+        collector: ExecutionCollector,
+        deadline: float | None,
+        work: DeferredWork,
     ) -> _Wait:
         """Feed messages to the collector until it is done or cannot be."""
         loop = asyncio.get_running_loop()
@@ -239,6 +265,8 @@ class LocalKernel:
                     )
                     continue
                 collector.feed(msg)
+                if collector.reports:
+                    work.run()
                 late = deadline is not None and loop.time() >= deadline
                 if late and not collector.done:
                     return _Wait.deadline

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 import nbformat
 
 from .exceptions import ConfigError, InvalidNotebookError
+from .report import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -279,11 +280,13 @@ def load_notebook(file: NotebookFile) -> Notebook:
         # nbformat replaces a duplicate id with a random one, so an id is
         # used only if the file itself has it at this position.
         stable = index < len(file_ids) and cell_id == file_ids[index]
+        if not (stable and _usable_id(cell_id)):
+            cell_id = str(number)
         cells.append(
             CodeCell(
                 index=index,
                 number=number,
-                cell_id=str(cell_id) if cell_id and stable else str(number),
+                cell_id=str(cell_id),
                 source=str(source),
                 tags=frozenset(str(t) for t in tags),
             )
@@ -295,6 +298,24 @@ def load_notebook(file: NotebookFile) -> Notebook:
         kernel_name=str(kernel_name) if kernel_name else None,
         cells=tuple(cells),
     )
+
+
+def _usable_id(cell_id: object) -> bool:
+    """Check that a cell id can travel to the kernel and back in a report.
+
+    An id that cannot be encoded as UTF-8, such as one with a lone
+    surrogate, or that is longer than a report may carry, is replaced by
+    the cell number.
+    """
+    if not isinstance(cell_id, str) or not cell_id:
+        return False
+    if len(cell_id) > MAX_NAME_LENGTH:
+        return False
+    try:
+        cell_id.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def _stable_cell_ids(raw: object) -> list[object]:

@@ -381,7 +381,7 @@ def test_find_exclude_absolute_path(tmp_path: Path) -> None:
 def test_load_unusable_ids_numbered(tmp_path: Path) -> None:
     # A lone surrogate cannot be sent to the kernel as UTF-8, and a report
     # cannot carry an id longer than 200 characters back.
-    ids = ["lone\ud800", "x" * 201, "x" * 200]
+    ids: list[str | None] = ["lone\ud800", "x" * 201, "x" * 200]
     path = _write_v4(tmp_path / "nb.ipynb", 5, ids)
 
     assert _cell_ids(path) == ["1", "2", "x" * 200]

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from nbsentry import cli
-from tests.support.cli import invoke_cli, read_spool
+from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
 from tests.support.runs import REPO_ROOT, write_notebook
 
 if TYPE_CHECKING:
@@ -275,3 +275,18 @@ def test_lost_envelopes_fail_run() -> None:
     assert result.exit_code == 1
     assert "Sentry data lost" in result.stderr
     assert "reason=network_error" in result.stderr
+
+
+def test_ascii_terminal_name_escaped(tmp_path: Path) -> None:
+    write_notebook(tmp_path / "café.ipynb", ["x = 1"])
+    spool = tmp_path / "spool"
+
+    process = run_cli_subprocess(
+        [str(tmp_path), "--spool", str(spool)],
+        cwd=tmp_path,
+        env={"PYTHONIOENCODING": "ascii"},
+    )
+
+    assert process.returncode == 0, process.stderr
+    assert "caf\\xe9.ipynb" in process.stdout
+    assert "Traceback" not in process.stderr

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -369,7 +370,21 @@ def _run_monkey(
 
 def main() -> None:
     """Run the ``nbsentry`` command."""
+    _tolerate_narrow_encodings()
     app(prog_name="nbsentry")
+
+
+def _tolerate_narrow_encodings() -> None:
+    """Escape characters that the terminal's encoding cannot show.
+
+    A notebook name or error text outside an ASCII or Latin-1 terminal's
+    encoding would otherwise end the run with a UnicodeEncodeError while
+    it prints the summary or a log line.
+    """
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            reconfigure(errors="backslashreplace")
 
 
 if __name__ == "__main__":

@@ -250,6 +250,23 @@ def test_spool_not_writable(tmp_path: Path) -> None:
     )
 
 
+def test_spool_empty_rejected() -> None:
+    result = invoke_cli([PASSING, "--spool", ""])
+
+    assert result.exit_code == 2
+    assert "Spool folder is empty: name a folder" in result.stderr
+
+
+def test_send_spool_empty_rejected() -> None:
+    result = CliRunner().invoke(
+        cli.app,
+        ["send-spool", "--dsn", "http://key@127.0.0.1:9/1", "--spool", ""],
+    )
+
+    assert result.exit_code == 2
+    assert "Spool folder is empty: name a folder" in result.stderr
+
+
 def test_help_shows_defaults() -> None:
     result = CliRunner().invoke(cli.app, ["run", "--help"], env=WIDE)
 

@@ -117,6 +117,15 @@ def test_unknown_key() -> None:
     )
 
 
+def test_empty_spool_in_file(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text('paths: [notebooks]\nspool: ""\n', encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        build_config(load_config_file(path), {}, source=str(path))
+    assert "spool: Spool folder is empty: name a folder" in str(raised.value)
+
+
 def test_bad_values_named() -> None:
     file_values = {"iterations": -1, "traces-sample": "abc"}
 

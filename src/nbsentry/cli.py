@@ -157,10 +157,12 @@ def run(
         typer.Option(envvar="SENTRY_RELEASE", help="Sentry release."),
     ] = None,
     spool: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             help="Folder for envelopes when no DSN is set"
-            " (default: .nbsentry/spool)."
+            " (default: .nbsentry/spool).",
+            metavar="PATH",
+            show_default=False,
         ),
     ] = None,
     kernel_integrations: Annotated[
@@ -245,9 +247,14 @@ def send_spool_command(
             help="Sentry DSN to send to.",
         ),
     ] = None,
-    spool: Annotated[
-        Path, typer.Option(help="Spool folder written by 'nbsentry run'.")
-    ] = Path(".nbsentry/spool"),
+    spool_text: Annotated[
+        str,
+        typer.Option(
+            "--spool",
+            metavar="PATH",
+            help="Spool folder written by 'nbsentry run'.",
+        ),
+    ] = ".nbsentry/spool",
     log_level: Annotated[
         str, typer.Option(help="debug, info, warning or error.")
     ] = "info",
@@ -263,6 +270,10 @@ def send_spool_command(
     if not dsn:
         msg = "Missing DSN: pass --dsn or set SENTRY_DSN"
         raise _usage_error(msg)
+    if not spool_text.strip():
+        msg = "Spool folder is empty: name a folder, such as .nbsentry/spool"
+        raise _usage_error(msg)
+    spool = Path(spool_text)
     if not spool.is_dir():
         msg = f"Spool folder not found: {spool}"
         raise _usage_error(msg)

@@ -111,6 +111,14 @@ def _check_directory(path: Path | None) -> Path | None:
     return path
 
 
+def _check_spool_text(value: object) -> object:
+    """Reject an empty spool path, which would mean the current folder."""
+    if isinstance(value, str) and not value.strip():
+        msg = "Spool folder is empty: name a folder, such as .nbsentry/spool"
+        raise ValueError(msg)
+    return value
+
+
 def _check_sentry_name(value: str, limit: int) -> str:
     # Sentry drops an environment or release that breaks these rules from
     # every event.
@@ -215,7 +223,9 @@ class RunConfig(BaseModel):
         None
     )
     release: Annotated[str, AfterValidator(_check_release)] | None = None
-    spool: Path = Path(".nbsentry/spool")
+    spool: Annotated[Path, BeforeValidator(_check_spool_text)] = Path(
+        ".nbsentry/spool"
+    )
     kernel_integrations: bool = False
 
 

@@ -36,11 +36,16 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import nbformat
 import sentry_sdk
 import structlog
+from bench_common import (
+    CellClock,
+    DiscardingTransport,
+    describe_machine,
+    per_cell,
+    write_notebook,
+)
 from jupyter_client.manager import AsyncKernelManager
-from sentry_sdk.transport import Transport
 
 from nbsentry import LocalKernel, NotebookExecutor, Telemetry
 from nbsentry.backends.local import EXTENSION_ARGUMENT
@@ -50,7 +55,6 @@ from nbsentry.notebooks import NotebookFile
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from nbsentry import CellResult, Notebook, NotebookResult
 
 # Wraps the extension's registered hooks with timers. Run silently, so
 # that it fires no hooks itself.
@@ -92,13 +96,6 @@ _UNLOAD = "get_ipython().extension_manager.unload_extension('nbsentry_kernel')"
 _STATES = ("with", "without")
 
 
-class _DiscardingTransport(Transport):
-    """Drop every envelope, so sending to Sentry costs nothing."""
-
-    def capture_envelope(self, envelope: Any) -> None:
-        del envelope
-
-
 class _SharedKernelBackend:
     """A backend that lends the one benchmark kernel to every notebook."""
 
@@ -121,23 +118,6 @@ class _SharedKernelBackend:
     ) -> AsyncIterator[LocalKernel]:
         del kernel_name, cwd
         yield self._kernel
-
-
-class _CellClock:
-    """Observer that notes when each cell ends."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def notebook_started(self, notebook: Notebook) -> None:
-        del notebook
-
-    def cell_finished(self, notebook: Notebook, result: CellResult) -> None:
-        del notebook, result
-        self.times.append(time.perf_counter())
-
-    def notebook_finished(self, result: NotebookResult) -> None:
-        del result
 
 
 @dataclass
@@ -255,44 +235,14 @@ async def _runner_round(
     The time runs from the end of the first cell to the end of the last,
     so the notebook transaction's start and finish are left out.
     """
-    clock = _CellClock()
+    clock = CellClock()
     executor.observer = clock
     with telemetry.phase("run") as phase:
         result = await executor.run(phase, file)
     if result.first_failure is not None or result.error is not None:
         msg = f"benchmark notebook failed: {result}"
         raise RuntimeError(msg)
-    return (clock.times[-1] - clock.times[0]) / (len(clock.times) - 1)
-
-
-def _write_notebook(folder: Path, cells: int) -> NotebookFile:
-    notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
-    notebook.cells = [
-        nbformat.v4.new_code_cell(f"x = {i}")  # type: ignore[no-untyped-call]
-        for i in range(cells)
-    ]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = folder / "bench.ipynb"
-    nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
-    return NotebookFile(path, path.name)
-
-
-def _machine() -> str:
-    """Describe the CPU model and the cores this process may use."""
-    model = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    usable = len(os.sched_getaffinity(0))
-    return f"{model}, {os.cpu_count()} cores, {usable} usable (nproc)"
+    return per_cell(clock.times)
 
 
 async def _in_kernel_cost(client: Any, cells: int) -> tuple[Any, ...]:
@@ -315,12 +265,13 @@ async def _end_to_end(
     client: Any, kernel: LocalKernel, cells: int, rounds: int
 ) -> _Rounds:
     """Alternate rounds with the extension loaded and unloaded."""
-    sentry_sdk.init(transport=_DiscardingTransport(), traces_sample_rate=1.0)
+    sentry_sdk.init(transport=DiscardingTransport(), traces_sample_rate=1.0)
     telemetry = Telemetry(flock="bench", business="bench", user="bench01")
     executor = NotebookExecutor(_SharedKernelBackend(kernel), telemetry)
     results = _Rounds()
     with tempfile.TemporaryDirectory() as folder:
-        file = _write_notebook(Path(folder), cells)
+        path = write_notebook(Path(folder), cells)
+        file = NotebookFile(path, path.name)
         for index in range(rounds):
             states = _STATES if index % 2 == 0 else _STATES[::-1]
             for state in states:
@@ -339,7 +290,7 @@ def _print_figures(
 ) -> None:
     hook_us, hook_p90, cpu_us, timed = in_kernel
     python = f"{platform.python_implementation()} {platform.python_version()}"
-    print(f"Machine: {_machine()}, {python}")
+    print(f"Machine: {describe_machine()}, {python}")
     print(
         f"ipykernel {version('ipykernel')}, IPython {version('ipython')},"
         f" jupyter-client {version('jupyter-client')},"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import platform
 import queue
 import statistics
@@ -29,71 +28,26 @@ import nbformat
 import sentry_sdk
 from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
-from sentry_sdk.transport import Transport
 
 if TYPE_CHECKING:
     from nbsentry.sentry import PhaseTrace
 
+from bench_common import (
+    CellClock,
+    DiscardingTransport,
+    describe_machine,
+    per_cell,
+    write_notebook,
+)
+
 from nbsentry import (
-    CellResult,
     LocalBackend,
-    Notebook,
     NotebookExecutor,
-    NotebookResult,
     Telemetry,
 )
 from nbsentry.notebooks import NotebookFile
 
 Runner = Callable[[Path, int], Coroutine[Any, Any, float]]
-
-
-class _DiscardingTransport(Transport):
-    """Count envelopes and drop them, so sending costs nothing."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.envelopes = 0
-
-    def capture_envelope(self, envelope: Any) -> None:
-        del envelope
-        self.envelopes += 1
-
-
-class _CellClock:
-    """Observer that times the cells between the first and the last."""
-
-    def __init__(self) -> None:
-        self.times: list[float] = []
-
-    def notebook_started(self, notebook: Notebook) -> None:
-        del notebook
-
-    def cell_finished(self, notebook: Notebook, result: CellResult) -> None:
-        del notebook, result
-        self.times.append(time.perf_counter())
-
-    def notebook_finished(self, result: NotebookResult) -> None:
-        del result
-
-
-def _write_notebook(folder: Path, cells: int) -> Path:
-    notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
-    notebook.cells = [
-        nbformat.v4.new_code_cell(f"x = {i}")  # type: ignore[no-untyped-call]
-        for i in range(cells)
-    ]
-    notebook.metadata["kernelspec"] = {
-        "name": "python3",
-        "display_name": "Python 3",
-        "language": "python",
-    }
-    path = folder / f"trivial-{cells}.ipynb"
-    nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
-    return path
-
-
-def _per_cell(times: list[float]) -> float:
-    return (times[-1] - times[0]) / (len(times) - 1)
 
 
 async def _tight_loop(path: Path, cells: int) -> float:
@@ -122,7 +76,7 @@ async def _tight_loop(path: Path, cells: int) -> float:
     finally:
         client.stop_channels()
         await manager.shutdown_kernel(now=True)
-    return _per_cell(times)
+    return per_cell(times)
 
 
 async def _nbclient(path: Path, cells: int) -> float:
@@ -134,7 +88,7 @@ async def _nbclient(path: Path, cells: int) -> float:
         for index, cell in enumerate(notebook.cells):
             await client.async_execute_cell(cell, index)
             times.append(time.perf_counter())
-    return _per_cell(times)
+    return per_cell(times)
 
 
 def _papermill(path: Path, cells: int) -> float:
@@ -151,7 +105,7 @@ def _papermill(path: Path, cells: int) -> float:
 def _nbsentry(*, extension: bool) -> Runner:
     async def run(path: Path, cells: int) -> float:
         del cells
-        clock = _CellClock()
+        clock = CellClock()
         backend = LocalBackend(load_extension=extension)
         telemetry = Telemetry(
             flock="bench", business="NotebookRunner", user="bench01"
@@ -160,7 +114,7 @@ def _nbsentry(*, extension: bool) -> Runner:
         file = NotebookFile(path, path.name)
         with telemetry.phase("run") as phase:
             await _run_one(executor, phase, file)
-        return _per_cell(clock.times)
+        return per_cell(clock.times)
 
     return run
 
@@ -174,18 +128,6 @@ async def _run_one(
         raise RuntimeError(msg)
 
 
-def _machine() -> str:
-    model = "unknown CPU"
-    cpuinfo = Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    cores = os.cpu_count()
-    return f"{model}, {cores} cores, Python {platform.python_version()}"
-
-
 def main() -> None:
     """Run the benchmark and print a Markdown table."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -193,7 +135,7 @@ def main() -> None:
     parser.add_argument("--papermill-cells", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
-    transport = _DiscardingTransport()
+    transport = DiscardingTransport()
     sentry_sdk.init(transport=transport, traces_sample_rate=1.0)
     runners: dict[str, Runner] = {
         "jupyter-client loop": _tight_loop,
@@ -204,8 +146,8 @@ def main() -> None:
     results: dict[str, list[float]] = {name: [] for name in runners}
     results["papermill"] = []
     with tempfile.TemporaryDirectory() as folder:
-        path = _write_notebook(Path(folder), args.cells)
-        small = _write_notebook(Path(folder), args.papermill_cells)
+        path = write_notebook(Path(folder), args.cells)
+        small = write_notebook(Path(folder), args.papermill_cells)
         for _ in range(args.rounds):
             for name, runner in runners.items():
                 results[name].append(asyncio.run(runner(path, args.cells)))
@@ -213,7 +155,8 @@ def main() -> None:
                 _papermill(small, args.papermill_cells)
             )
     base = statistics.median(results["jupyter-client loop"])
-    print(f"Machine: {_machine()}")
+    python = platform.python_version()
+    print(f"Machine: {describe_machine()}, Python {python}")
     print(
         f"Cells: {args.cells} ({args.papermill_cells} for papermill),"
         f" rounds: {args.rounds}, envelopes: {transport.envelopes}"

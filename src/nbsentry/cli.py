@@ -16,6 +16,7 @@ from rich.console import Console
 from .backends.local import LocalBackend
 from .business import Monkey
 from .config import (
+    EMPTY_SPOOL_MESSAGE,
     NotebookOrder,
     RunConfig,
     build_config,
@@ -271,8 +272,7 @@ def send_spool_command(
         msg = "Missing DSN: pass --dsn or set SENTRY_DSN"
         raise _usage_error(msg)
     if not spool_text.strip():
-        msg = "Spool folder is empty: name a folder, such as .nbsentry/spool"
-        raise _usage_error(msg)
+        raise _usage_error(EMPTY_SPOOL_MESSAGE)
     spool = Path(spool_text)
     if not spool.is_dir():
         msg = f"Spool folder not found: {spool}"

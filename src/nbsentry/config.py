@@ -21,6 +21,7 @@ from pydantic import (
 from .exceptions import ConfigError
 
 __all__ = [
+    "EMPTY_SPOOL_MESSAGE",
     "NotebookOrder",
     "RunConfig",
     "TracesSample",
@@ -111,11 +112,16 @@ def _check_directory(path: Path | None) -> Path | None:
     return path
 
 
+EMPTY_SPOOL_MESSAGE = (
+    "Spool folder is empty: name a folder, such as .nbsentry/spool"
+)
+"""Error for an empty spool path, which would mean the current folder."""
+
+
 def _check_spool_text(value: object) -> object:
-    """Reject an empty spool path, which would mean the current folder."""
+    """Reject an empty spool path."""
     if isinstance(value, str) and not value.strip():
-        msg = "Spool folder is empty: name a folder, such as .nbsentry/spool"
-        raise ValueError(msg)
+        raise ValueError(EMPTY_SPOOL_MESSAGE)
     return value
 
 

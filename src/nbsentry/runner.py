@@ -284,7 +284,13 @@ class NotebookExecutor:
             metadata = self._metadata(notebook, cell, cell_trace)
             sent = time.time()
             started = time.perf_counter()
-            outcome = await self._execute(kernel, cell, metadata, previous)
+            # The previous cell's reports are attached while this one runs.
+            outcome = await kernel.execute(
+                cell.source,
+                metadata,
+                timeout=self.cell_timeout,
+                meanwhile=None if previous is None else previous.attach,
+            )
             duration = time.perf_counter() - started
             pending = _PendingReports(
                 cell_trace, outcome, TimeWindow(sent, time.time())
@@ -302,25 +308,6 @@ class NotebookExecutor:
             reports = pending.attach()
             judged = self._judge(cell_trace, outcome, duration, reports)
             return judged, received, None
-
-    async def _execute(
-        self,
-        kernel: Kernel,
-        cell: CodeCell,
-        metadata: dict[str, Any],
-        previous: _PendingReports | None,
-    ) -> ExecuteOutcome:
-        """Execute a cell, attaching the previous cell's reports meanwhile.
-
-        The runner's work on the previous cell then overlaps the kernel's
-        work on this one.
-        """
-        return await kernel.execute(
-            cell.source,
-            metadata,
-            timeout=self.cell_timeout,
-            meanwhile=None if previous is None else previous.attach,
-        )
 
     def _timeout(
         self,

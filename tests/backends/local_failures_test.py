@@ -18,6 +18,7 @@ from nbsentry.backends.local import (
     decode_message,
 )
 from nbsentry.exceptions import KernelStartError
+from nbsentry.execution import OutcomeStatus
 from nbsentry.models import CellStatus
 from tests.support.reports import event_of, run_cells
 
@@ -155,6 +156,26 @@ async def test_short_startup_timeout(
     )
     # jupyter-client alone would wait at least a second.
     assert waited < 0.9
+
+
+async def test_meanwhile_error_after_request(tmp_path: Path) -> None:
+    def fail() -> None:
+        msg = "placing spans failed"
+        raise ValueError(msg)
+
+    backend = LocalBackend()
+    try:
+        async with backend.kernel("python3", tmp_path) as kernel:
+            with pytest.raises(ValueError, match="placing spans failed"):
+                await kernel.execute("x = 1", {}, timeout=30, meanwhile=fail)
+            # The failed request's messages were all read, so the next
+            # request gets its own outcome.
+            outcome = await kernel.execute("x + 1", {}, timeout=30)
+    finally:
+        await backend.shutdown()
+
+    assert outcome.status is OutcomeStatus.ok
+    assert outcome.execution_count == 2
 
 
 def test_extension_argument_only_for_ipykernel(tmp_path: Path) -> None:

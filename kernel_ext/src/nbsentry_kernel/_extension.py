@@ -189,6 +189,8 @@ class Extension:
             and result.error_in_exec is None
         ):
             # What _describe returns for a cell that raised nothing.
+            # NOTE: a result whose __repr__ raises leaves error_in_exec
+            # unset, so its report says ok while ipykernel replies error.
             exception = None
         else:
             exception = self._describe(cell, result)

@@ -223,7 +223,7 @@ class ReportSender:
             try:
                 text = _write_plain_final(comm_id, cell, end)
             except TypeError:
-                text = None
+                _logger.debug("Packing a final report with the encoder")
         if text is None:
             report = build_report(
                 cell,

@@ -5,7 +5,12 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Any
 
+import pytest
+
+from nbsentry import runner
+from nbsentry.backends.local import LocalKernel
 from nbsentry.models import CellStatus
+from nbsentry.sentry import CellTrace
 from tests.support.reports import (
     BUSINESS,
     FLOCK,
@@ -323,6 +328,99 @@ async def test_user_spans_nested(
         assert cell_start <= start, span["op"]
         assert start <= end, span["op"]
         assert end <= cell_end, span["op"]
+
+
+@pytest.mark.parametrize(
+    ("batch", "seconds", "last", "timeline"),
+    [
+        # Three reports make a batch, attached while the next cell runs.
+        (
+            3,
+            3600.0,
+            "x = 6",
+            (
+                "run a, run b, run c, run d, attach a, attach b, attach c,"
+                " run e, run f, attach d, attach e, attach f"
+            ),
+        ),
+        # A failing cell's reports are attached at once. The batch waits
+        # for the notebook's end.
+        (
+            3,
+            3600.0,
+            "1 / 0",
+            (
+                "run a, run b, run c, run d, attach a, attach b, attach c,"
+                " run e, run f, attach f, attach d, attach e"
+            ),
+        ),
+        # Any held report is due at once: attached during the next cell.
+        (
+            64,
+            0.0,
+            "x = 6",
+            (
+                "run a, run b, attach a, run c, attach b, run d, attach c,"
+                " run e, attach d, run f, attach e, attach f"
+            ),
+        ),
+        # Neither bound is reached: everything is attached at the end.
+        (
+            64,
+            3600.0,
+            "x = 6",
+            (
+                "run a, run b, run c, run d, run e, run f,"
+                " attach a, attach b, attach c, attach d, attach e, attach f"
+            ),
+        ),
+    ],
+)
+async def test_reports_attached_in_batches(
+    tmp_path: Path,
+    sentry_capture: CapturingTransport,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    batch: int,
+    seconds: float,
+    last: str,
+    timeline: str,
+) -> None:
+    monkeypatch.setattr(runner, "BACKLOG_REPORTS", batch)
+    monkeypatch.setattr(runner, "BACKLOG_SECONDS", seconds)
+    steps: list[str] = []
+    execute = LocalKernel.execute
+    add_kernel_spans = CellTrace.add_kernel_spans
+
+    async def recorded_execute(
+        kernel: LocalKernel, code: str, metadata: dict[str, Any], **kw: Any
+    ) -> Any:
+        steps.append(f"run {metadata['nbsentry']['cell_id']}")
+        return await execute(kernel, code, metadata, **kw)
+
+    def recorded_spans(trace: CellTrace, spans: Any) -> None:
+        steps.append(f"attach {trace.cell.cell_id}")
+        add_kernel_spans(trace, spans)
+
+    monkeypatch.setattr(LocalKernel, "execute", recorded_execute)
+    monkeypatch.setattr(CellTrace, "add_kernel_spans", recorded_spans)
+    cells = [(name, f"x = {n}") for n, name in enumerate("abcde", 1)]
+
+    await run_cells(tmp_path, {"batch.ipynb": [*cells, ("f", last)]})
+
+    assert ", ".join(steps) == timeline
+    spans = notebook_spans(sentry_capture, "batch.ipynb")
+    cell_spans = {
+        span["span_id"]: span["data"]["cell.id"]
+        for span in spans
+        if span["op"] == "nbsentry.cell"
+    }
+    executed = [
+        cell_spans[span["parent_span_id"]]
+        for span in spans
+        if span["op"] == "nbsentry.kernel.execute"
+    ]
+    assert sorted(executed) == list("abcdef")
 
 
 async def test_kernel_without_extension(

@@ -49,7 +49,7 @@ class Kernel(Protocol):
             Seconds before the kernel is interrupted, or `None`.
         meanwhile
             Work of the runner's own to do once while the kernel runs the
-            request, such as placing the previous cell's spans. The
+            request, such as attaching earlier cells' reports. The
             backend calls it when it expects the kernel to be busy without
             it, and at the latest before returning. An exception from it
             propagates once the request has ended.

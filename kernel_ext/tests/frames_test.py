@@ -211,3 +211,52 @@ async def test_long_value_cut(kernel: KernelSession) -> None:
     failed = await kernel.run("raise ValueError('v' * 5000)", cell_id="long")
     (value,) = failed.final["exception"]["values"]
     assert value["value"] == "v" * 1024
+
+
+BAD_REPR = (
+    "class BadRepr:\n"
+    "    def __repr__(self):\n"
+    "        raise ValueError('no repr')\n"
+)
+
+
+async def test_failed_display_reported(kernel: KernelSession) -> None:
+    # IPython catches the error while displaying the result, and ipykernel
+    # replies error although the cell's code raised nothing.
+    failed = await kernel.run(BAD_REPR + "BadRepr()\n", cell_id="display")
+    assert failed.reply["content"]["status"] == "error"
+    report = failed.final
+    assert report["status"] == "error"
+    (value,) = report["exception"]["values"]
+    assert value["type"] == "ValueError"
+    assert value["value"] == "no repr"
+    assert value["mechanism"]["exception_id"] == 0
+    (frame,) = value["frames"]
+    assert frame["function"] == "__repr__"
+    assert frame["cell_id"] == "display"
+    assert frame["lineno"] == 3
+    assert frame["context_line"] == "        raise ValueError('no repr')"
+    # An explicit display() is not the cell's result: ipykernel replies ok.
+    displayed = await kernel.run("display(BadRepr())", cell_id="explicit")
+    assert displayed.reply["content"]["status"] == "ok"
+    assert displayed.final["status"] == "ok"
+
+
+async def test_failed_display_reported_once(kernel: KernelSession) -> None:
+    await kernel.run(BAD_REPR, cell_id="define-bad")
+    failed = await kernel.run("BadRepr()", cell_id="first")
+    assert failed.final["status"] == "error"
+    # ipykernel 7.4 runs a cell with top-level await without resetting its
+    # failed-display flag, so it replies error to this passing cell.
+    passed = await kernel.run(
+        "import asyncio\nawait asyncio.sleep(0)\n1", cell_id="await"
+    )
+    assert passed.final["status"] == "ok"
+    assert passed.final["exception"] is None
+    again = await kernel.run(
+        "await asyncio.sleep(0)\nBadRepr()", cell_id="await-display"
+    )
+    assert again.final["status"] == "error"
+    (value,) = again.final["exception"]["values"]
+    assert value["type"] == "ValueError"
+    assert [f["cell_id"] for f in value["frames"]] == ["define-bad"]

@@ -50,6 +50,9 @@ class Extension:
         self._app_root = str(Path.cwd())
         self._nested_runs = 0
         self._partial_started = False
+        # ipykernel's _last_traceback when a report last carried an
+        # exception, to tell a failed display from a flag left over.
+        self._reported_traceback: object = None
 
     def register(self) -> None:
         """Register the cell hooks and wrap the warning and log hooks."""
@@ -189,11 +192,17 @@ class Extension:
             and result.error_in_exec is None
         ):
             # What _describe returns for a cell that raised nothing.
-            # NOTE: a result whose __repr__ raises leaves error_in_exec
-            # unset, so its report says ok while ipykernel replies error.
             exception = None
+            if getattr(
+                self.shell, "_last_traceback_during_displayhook", False
+            ):
+                exception = self._describe_display_error(cell)
         else:
             exception = self._describe(cell, result)
+        if exception is not None:
+            self._reported_traceback = getattr(
+                self.shell, "_last_traceback", None
+            )
         with cell.lock:
             cell.finished = True
             for span in sentry_spans:
@@ -233,9 +242,50 @@ class Extension:
             exc = before if before is not None else result.error_in_exec
         if not isinstance(exc, BaseException):
             return None
+        return self._describe_exception(
+            cell, exc, compiling=before is not None
+        )
+
+    def _describe_display_error(
+        self, cell: CellRecord
+    ) -> ExceptionReport | None:
+        """Describe the exception raised while displaying the cell's result.
+
+        IPython 9 catches an exception that a formatter raises in the
+        displayhook, such as one from the result's ``__repr__``, and passes
+        it to ``showtraceback``, which stores it in ``sys.last_value``. The
+        cell's ``error_in_exec`` stays unset. ipykernel 7.4's
+        ``_showtraceback`` then sets ``_last_traceback_during_displayhook``
+        and ``_last_traceback``, and the execute reply has status error.
+
+        Returns `None` when ``_last_traceback`` belongs to an exception
+        already reported. ipykernel 7.4 resets the flag only in its
+        ``run_cell``, but runs a cell with top-level ``await`` through
+        ``run_cell_async``. So when such a cell follows a failed display
+        and passes, ipykernel replies error but the report has status ok.
+        """
+        last_traceback = getattr(self.shell, "_last_traceback", None)
+        if (
+            last_traceback is None
+            or last_traceback is self._reported_traceback
+        ):
+            return None
+        exc = getattr(sys, "last_value", None)
+        if not isinstance(exc, BaseException):
+            return None
+        return self._describe_exception(cell, exc, compiling=False)
+
+    def _describe_exception(
+        self, cell: CellRecord, exc: BaseException, *, compiling: bool
+    ) -> ExceptionReport:
+        """Describe an exception, or only its type and value if that fails.
+
+        ``compiling`` is true for an exception raised before the cell ran,
+        where a `SyntaxError` names the cell's line itself.
+        """
         request = cell.request
         try:
-            if before is not None and isinstance(exc, SyntaxError):
+            if compiling and isinstance(exc, SyntaxError):
                 return describe_syntax_error(
                     exc,
                     self._sources,

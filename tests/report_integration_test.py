@@ -216,6 +216,78 @@ async def test_syntax_error(
     assert frame["post_context"] == ["c = 3"]
 
 
+async def test_result_display_fails(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    # IPython catches what a formatter raises while it displays the cell's
+    # result, so the cell raised nothing, but ipykernel replies error.
+    repr_source = (
+        "class Bad:\n"
+        "    def __repr__(self):\n"
+        "        raise ValueError('no repr')\n"
+        "Bad()"
+    )
+    html_define = (
+        "class Page:\n"
+        "    def _repr_html_(self):\n"
+        "        raise KeyError('html')\n"
+    )
+
+    run = await run_cells(
+        tmp_path,
+        {
+            "repr.ipynb": [("show", repr_source), ("next", "x = 1")],
+            "html.ipynb": [("define", html_define), ("show", "Page()")],
+        },
+    )
+
+    repr_statuses = [cell.status for cell in run.results["repr.ipynb"].cells]
+    assert repr_statuses == [CellStatus.failed, CellStatus.not_run]
+    html_statuses = [cell.status for cell in run.results["html.ipynb"].cells]
+    assert html_statuses == [CellStatus.passed, CellStatus.failed]
+    cases = [
+        (
+            "repr.ipynb",
+            "ValueError",
+            "no repr",
+            "__repr__",
+            "        raise ValueError('no repr')",
+        ),
+        (
+            "html.ipynb",
+            "KeyError",
+            "'html'",
+            "_repr_html_",
+            "        raise KeyError('html')",
+        ),
+    ]
+    for notebook, exception_type, message, function, line in cases:
+        event = event_of(sentry_capture, notebook)
+        (value,) = event["exception"]["values"]
+        assert value["type"] == exception_type
+        assert value["value"] == message
+        assert value["mechanism"] == OUTERMOST
+        (frame,) = frames_of(value)
+        cell_id = "show" if notebook == "repr.ipynb" else "define"
+        assert frame_summary(frame) == cell_frame(notebook, cell_id, 3, line)
+        assert frame["function"] == function
+        spans = notebook_spans(sentry_capture, notebook)
+        (shown,) = [
+            span
+            for span in spans
+            if span["op"] == "nbsentry.cell"
+            and span["data"]["cell.id"] == "show"
+        ]
+        (execute,) = [
+            span
+            for span in spans
+            if span["op"] == "nbsentry.kernel.execute"
+            and span["parent_span_id"] == shown["span_id"]
+        ]
+        assert execute["status"] == "internal_error"
+    assert run.logs_named("Kernel report rejected") == []
+
+
 async def test_system_exit(
     tmp_path: Path, sentry_capture: CapturingTransport
 ) -> None:

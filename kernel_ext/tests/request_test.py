@@ -58,6 +58,20 @@ def test_parse_request_reads_fields() -> None:
 
 
 @pytest.mark.parametrize(
+    ("notebook", "expected"),
+    [
+        ("a" * 1024, "a" * 1024),
+        ("a" * 1020 + "/long.ipynb", "a" * 1020 + "/lon"),
+    ],
+)
+def test_parse_request_cuts_notebook(notebook: str, expected: str) -> None:
+    request = parse_request(make_parent(notebook=notebook))
+
+    assert request is not None
+    assert request.notebook == expected
+
+
+@pytest.mark.parametrize(
     "sentry_trace",
     [
         f"{TRACE_ID.upper()}-{SPAN_ID}",

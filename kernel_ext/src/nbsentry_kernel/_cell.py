@@ -40,7 +40,10 @@ class Request:
     """Cell id that every report for this request carries."""
 
     notebook: str
-    """Notebook path relative to the runner's notebook root."""
+    """Notebook path relative to the runner's notebook root.
+
+    A path longer than `MAX_TEXT_LENGTH` keeps only its first characters.
+    """
 
     integrations: bool
     """Whether to forward spans recorded by sentry-sdk integrations."""

@@ -7,7 +7,9 @@ import re
 from typing import Any
 
 from ._cell import Request
+from ._limits import MAX_TEXT_LENGTH
 from ._report import REPORT_VERSION
+from ._text import clip
 
 __all__ = ["parse_request"]
 
@@ -23,6 +25,8 @@ def parse_request(parent: dict[str, Any]) -> Request | None:
     Returns `None`, so that the extension stays silent, for a request
     without the object, with a version other than 1, or with a missing or
     invalid field. A missing or invalid field is logged at warning level.
+    A notebook name longer than `MAX_TEXT_LENGTH` is cut to that length,
+    because every report carries it.
     """
     metadata = parent.get("metadata")
     if not isinstance(metadata, dict):
@@ -61,6 +65,8 @@ def parse_request(parent: dict[str, Any]) -> Request | None:
     # in a tight loop. The match covers the whole stripped value, which
     # starts with the trace id.
     sentry_trace = match.string
+    if len(notebook) > MAX_TEXT_LENGTH:
+        notebook = clip(notebook, MAX_TEXT_LENGTH)
     return Request(
         msg_id,
         sentry_trace[:32],

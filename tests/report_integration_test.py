@@ -10,6 +10,7 @@ import pytest
 from nbsentry import runner
 from nbsentry.backends.local import LocalKernel
 from nbsentry.models import CellStatus
+from nbsentry.report import MAX_TEXT_LENGTH
 from nbsentry.sentry import CellTrace
 from tests.support.reports import (
     BUSINESS,
@@ -286,6 +287,46 @@ async def test_result_display_fails(
         ]
         assert execute["status"] == "internal_error"
     assert run.logs_named("Kernel report rejected") == []
+
+
+async def test_long_notebook_name(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    # Six folders of 200 characters, each within the 255-byte limit of a
+    # file name, make a name longer than the 1,024 characters of a report
+    # string.
+    folders = [f"{n}" * 200 for n in range(6)]
+    notebook = "/".join([*folders, "long.ipynb"])
+    assert len(notebook) > MAX_TEXT_LENGTH
+    define = "def fail():\n    raise ValueError('deep')\n"
+    cells = [("define", define), ("fine", "x = 1"), ("call", "fail()")]
+
+    run = await run_cells(tmp_path, {notebook: cells})
+
+    statuses = [cell.status for cell in run.results[notebook].cells]
+    assert statuses == [
+        CellStatus.passed,
+        CellStatus.passed,
+        CellStatus.failed,
+    ]
+    assert run.logs_named("Kernel report rejected") == []
+    (event,) = sentry_capture.events
+    assert event["contexts"]["notebook"]["path"] == notebook
+    assert event["tags"]["notebook"].endswith("/long.ipynb")
+    (value,) = event["exception"]["values"]
+    assert value["type"] == "ValueError"
+    call_frame, fail_frame = frames_of(value)
+    assert frame_summary(call_frame) == cell_frame(
+        notebook, "call", 1, "fail()"
+    )
+    assert frame_summary(fail_frame) == cell_frame(
+        notebook, "define", 2, "    raise ValueError('deep')"
+    )
+    spans = notebook_spans(sentry_capture, notebook)
+    executes = [
+        span for span in spans if span["op"] == "nbsentry.kernel.execute"
+    ]
+    assert len(executes) == len(cells)
 
 
 async def test_system_exit(

@@ -65,10 +65,12 @@ class ReportRun:
         return [entry for entry in self.logs if entry["event"] == message]
 
 
-def write_cells(path: Path, cells: Sequence[tuple[str, str]]) -> NotebookFile:
+def write_cells(
+    path: Path, cells: Sequence[tuple[str, str]], name: str | None = None
+) -> NotebookFile:
     """Write a Python notebook with one code cell per (cell id, source).
 
-    The notebook's name is the file name.
+    The notebook's name is ``name``, by default the file name.
     """
     notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     notebook.metadata["kernelspec"] = {
@@ -83,7 +85,7 @@ def write_cells(path: Path, cells: Sequence[tuple[str, str]]) -> NotebookFile:
         for cell_id, source in cells
     ]
     nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
-    return NotebookFile(path=path, name=path.name)
+    return NotebookFile(path=path, name=name or path.name)
 
 
 async def run_cells(
@@ -104,7 +106,9 @@ async def run_cells(
     directory
         Folder for the notebook files, and the kernels' working directory.
     notebooks
-        Cells of each notebook, by file name such as ``chain.ipynb``.
+        Cells of each notebook, by its name: its path relative to
+        ``directory``, such as ``chain.ipynb`` or ``folder/chain.ipynb``.
+        Missing folders are created.
     load_extension
         Whether kernels load the nbsentry kernel extension.
     cell_timeout
@@ -112,10 +116,11 @@ async def run_cells(
     execution_idle_time
         Seconds to wait between cells.
     """
-    files = [
-        write_cells(directory / name, cells)
-        for name, cells in notebooks.items()
-    ]
+    files = []
+    for name, cells in notebooks.items():
+        path = directory / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        files.append(write_cells(path, cells, name))
     backend = LocalBackend(load_extension=load_extension)
     telemetry = Telemetry(
         flock=FLOCK,

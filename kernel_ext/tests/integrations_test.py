@@ -8,6 +8,8 @@ import pytest
 import pytest_asyncio
 from kernel_support import KernelSession, start_kernel
 
+from nbsentry_kernel._limits import MAX_SPANS
+
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
@@ -57,6 +59,25 @@ async def test_subprocess_span_forwarded(fresh_kernel: KernelSession) -> None:
         " __import__('sentry_sdk').get_client().is_active())"
     )
     assert state == (None, True)
+
+
+async def test_spans_past_sdk_limit_counted(
+    fresh_kernel: KernelSession,
+) -> None:
+    # sentry-sdk keeps about 1,000 spans per transaction and drops the
+    # rest. The report keeps its first MAX_SPANS and counts all others.
+    execution = await fresh_kernel.run(
+        "import sentry_sdk\n"
+        "for i in range(1200):\n"
+        "    with sentry_sdk.start_span(op='many'):\n"
+        "        pass\n",
+        cell_id="many",
+        integrations=True,
+    )
+    report = execution.final
+    assert report["status"] == "ok"
+    assert len(report["spans"]) == MAX_SPANS
+    assert report["dropped"]["spans"] == 1200 - MAX_SPANS
 
 
 async def test_no_integrations_without_option(

@@ -178,12 +178,15 @@ class Extension:
 
     def _finish_cell(self, cell: CellRecord, result: Any) -> None:
         end = time.time()
-        sentry_spans = []
+        sentry_spans: list[dict[str, Any]] = []
+        sentry_dropped = 0
         if cell.sentry is not None:
             try:
                 with cell.lock:
                     user_span_ids = {span["span_id"] for span in cell.spans}
-                sentry_spans = cell.sentry.finish(user_span_ids)
+                sentry_spans, sentry_dropped = cell.sentry.finish(
+                    user_span_ids
+                )
             except Exception:
                 _logger.exception("Cannot collect sentry-sdk spans")
         if (
@@ -205,6 +208,7 @@ class Extension:
             )
         with cell.lock:
             cell.finished = True
+            cell.dropped_spans += sentry_dropped
             for span in sentry_spans:
                 if len(cell.spans) >= MAX_SPANS:
                     cell.dropped_spans += 1

@@ -99,7 +99,12 @@ def convert_span(
 
 
 class _SpanTransport:
-    """A sentry-sdk transport that keeps transaction spans in memory."""
+    """A sentry-sdk transport that keeps transaction spans in memory.
+
+    It also counts the spans that sentry-sdk drops past its own limit per
+    transaction (``max_spans``, 1,000 by default), which sentry-sdk
+    reports to the transport as lost.
+    """
 
     def __init__(self, sdk: ModuleType) -> None:
         base = sdk.transport.Transport
@@ -110,6 +115,18 @@ class _SpanTransport:
             def capture_envelope(self, envelope: Envelope) -> None:
                 owner.capture(envelope)
 
+            def record_lost_event(
+                self,
+                reason: str,
+                data_category: str | None = None,
+                item: object = None,
+                *,
+                quantity: int = 1,
+            ) -> None:
+                del item
+                if reason == "buffer_overflow" and data_category == "span":
+                    owner.count_dropped(quantity)
+
             def flush(self, *args: object, **kwargs: object) -> None:
                 pass
 
@@ -119,6 +136,7 @@ class _SpanTransport:
         self.transport = Transport()
         self._lock = threading.Lock()
         self._events: list[dict[str, Any]] = []
+        self._dropped = 0
 
     def capture(self, envelope: Envelope) -> None:
         try:
@@ -129,10 +147,16 @@ class _SpanTransport:
         except Exception:
             _logger.exception("Cannot read a sentry-sdk envelope")
 
-    def take(self) -> list[dict[str, Any]]:
+    def count_dropped(self, quantity: int) -> None:
+        with self._lock:
+            self._dropped += quantity
+
+    def take(self) -> tuple[list[dict[str, Any]], int]:
+        """Return and forget the events and the count of dropped spans."""
         with self._lock:
             events, self._events = self._events, []
-        return events
+            dropped, self._dropped = self._dropped, 0
+        return events, dropped
 
 
 class SentrySpan:
@@ -175,11 +199,14 @@ class SentryCell:
         sdk = self._bridge.sdk
         return SentrySpan(sdk.start_span(op=op, name=description))
 
-    def finish(self, skip_span_ids: set[str]) -> list[dict[str, Any]]:
+    def finish(
+        self, skip_span_ids: set[str]
+    ) -> tuple[list[dict[str, Any]], int]:
         """Finish the transaction and return its spans as report spans.
 
         Spans whose ids are in ``skip_span_ids`` were reported already as
-        user spans and are left out.
+        user spans and are left out. The count returned with the spans is
+        of those that sentry-sdk dropped past its span limit.
         """
         transaction = self._transaction
         if self._scope.span is transaction:
@@ -190,7 +217,8 @@ class SentryCell:
             transaction.sampled = False
         transaction.finish()
         spans = []
-        for event in self._bridge.take_events():
+        events, dropped = self._bridge.take_events()
+        for event in events:
             for raw in event.get("spans") or ():
                 if not isinstance(raw, dict):
                     continue
@@ -200,7 +228,7 @@ class SentryCell:
                     and converted["span_id"] not in skip_span_ids
                 ):
                     spans.append(converted)
-        return spans
+        return spans, dropped
 
 
 class SentryBridge:
@@ -250,10 +278,13 @@ class SentryBridge:
         """Return whether the extension's client is the active one."""
         return self.sdk is not None and self.sdk.get_client() is self._client
 
-    def take_events(self) -> list[dict[str, Any]]:
-        """Return and forget the transaction events captured so far."""
+    def take_events(self) -> tuple[list[dict[str, Any]], int]:
+        """Return and forget the transaction events captured so far.
+
+        The count returned with them is of spans that sentry-sdk dropped.
+        """
         if self._span_transport is None:
-            return []
+            return [], 0
         return self._span_transport.take()
 
     def close(self) -> None:

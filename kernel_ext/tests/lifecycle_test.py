@@ -1,4 +1,4 @@
-"""Loading and unloading the extension, and breadcrumbs."""
+"""Loading and unloading the extension, breadcrumbs, and cells run by cells."""
 
 from __future__ import annotations
 
@@ -141,3 +141,77 @@ async def test_basic_config_still_works(kernel: KernelSession) -> None:
     assert execution.final["status"] == "ok"
     assert execution.stdout == "INFO configured\n"
     assert execution.final["breadcrumbs"] == []
+
+
+def exception_type(report: dict[str, object]) -> object:
+    """Return the type of the outermost exception of a report."""
+    exception = report["exception"]
+    assert isinstance(exception, dict)
+    return exception["values"][-1]["type"]
+
+
+async def test_nested_run_cell_one_report(kernel: KernelSession) -> None:
+    execution = await kernel.run(
+        "get_ipython().run_cell('inner = 1')\nraise ValueError('outer')\n",
+        cell_id="nested",
+    )
+
+    report = execution.final
+    assert report["cell_id"] == "nested"
+    assert report["status"] == "error"
+    assert exception_type(report) == "ValueError"
+
+
+async def test_hook_run_cell_one_report(kernel: KernelSession) -> None:
+    # The guard keeps the hook from running again for its own cell.
+    await kernel.run(
+        "_rerunning = []\n"
+        "def _rerun(result):\n"
+        "    if not _rerunning:\n"
+        "        _rerunning.append(True)\n"
+        "        try:\n"
+        "            get_ipython().run_cell('hooked = 1')\n"
+        "        finally:\n"
+        "            _rerunning.clear()\n"
+        "get_ipython().events.register('post_run_cell', _rerun)\n",
+        cell_id="register",
+    )
+    try:
+        execution = await kernel.run("1 / 0\n", cell_id="failing")
+    finally:
+        await kernel.run(
+            "get_ipython().events.unregister('post_run_cell', _rerun)\n",
+            cell_id="unregister",
+        )
+
+    report = execution.final
+    assert report["cell_id"] == "failing"
+    assert report["status"] == "error"
+    assert exception_type(report) == "ZeroDivisionError"
+
+
+async def test_thread_run_cell_keeps_cell(kernel: KernelSession) -> None:
+    # The thread's cell starts during the main cell and ends during the
+    # next one.
+    execution = await kernel.run(
+        "import threading\n"
+        "release = threading.Event()\n"
+        "entered = threading.Event()\n"
+        "def work():\n"
+        "    get_ipython().run_cell('entered.set(); release.wait(10)')\n"
+        "worker = threading.Thread(target=work)\n"
+        "worker.start()\n"
+        "entered.wait(10)\n"
+        "raise ValueError('main')\n",
+        cell_id="main",
+    )
+    after = await kernel.run(
+        "release.set()\nworker.join(10)\n", cell_id="after"
+    )
+
+    report = execution.final
+    assert report["cell_id"] == "main"
+    assert report["status"] == "error"
+    assert exception_type(report) == "ValueError"
+    assert after.final["cell_id"] == "after"
+    assert after.final["status"] == "ok"

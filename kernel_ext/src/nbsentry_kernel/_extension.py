@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -49,6 +50,10 @@ class Extension:
         self._sentry = SentryBridge()
         self._app_root = str(Path.cwd())
         self._nested_runs = 0
+        # The thread that runs the recorded cell, and the request whose
+        # cell finished last: other runs of that request are not recorded.
+        self._cell_thread = 0
+        self._finished_msg_id: str | None = None
         self._partial_started = False
         # ipykernel's _last_traceback when a report last carried an
         # exception, to tell a failed display from a flag left over.
@@ -108,7 +113,12 @@ class Extension:
                 running, request
             ):
                 return
+            if request.msg_id == self._finished_msg_id:
+                # A hook of the notebook's own runs a cell after the
+                # request's cell, which has been reported already.
+                return
             self._nested_runs = 0
+            self._cell_thread = threading.get_ident()
             # Positional arguments: with keywords this call took 1.6 times as
             # long in a tight loop.
             cell = CellRecord(
@@ -126,12 +136,15 @@ class Extension:
     def post_run_cell(self, result: Any) -> None:
         """Send the final report of a recorded cell."""
         cell = _cell._current  # noqa: SLF001
-        if cell is None:
+        if cell is None or threading.get_ident() != self._cell_thread:
+            # Another thread of the notebook ran this cell, so the
+            # recorded cell is still running.
             return
         if self._nested_runs:
             self._nested_runs -= 1
             return
         _cell._current = None  # noqa: SLF001
+        self._finished_msg_id = cell.request.msg_id
         try:
             self._finish_cell(cell, result)
         except Exception:
@@ -158,8 +171,11 @@ class Extension:
         the same request, so that the new cell must not be recorded.
         """
         if running.request.msg_id == request.msg_id:
-            # The cell calls run_cell itself: the outer run reports.
-            self._nested_runs += 1
+            # The cell calls run_cell itself, or a thread of its own does:
+            # the outer run reports. Only the cell's own thread ends its
+            # nested runs before the cell ends.
+            if threading.get_ident() == self._cell_thread:
+                self._nested_runs += 1
             return False
         _logger.warning(
             "Previous cell never finished, dropping its report",

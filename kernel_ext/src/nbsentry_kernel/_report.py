@@ -196,9 +196,10 @@ class ReportSender:
         message queued before them in order. So a report from
         ``post_run_cell`` is only queued.
 
-        NOTE: a cell run outside a request handler, such as ``run_cell``
-        called from a thread of the notebook's own, has no ``idle`` to
-        follow, and its report waits for the kernel's next iopub message.
+        A report queued outside a request handler would wait for the
+        kernel's next iopub message. The extension reports only the cell
+        of the request in flight, from the thread that runs it, and
+        ignores cells that the notebook's own threads run.
         """
         number = "%08x" % next(self._report_numbers)  # noqa: UP031
         content = self._pack_content(f"{self._comm_id_prefix}{number}", report)

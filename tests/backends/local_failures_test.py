@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -143,19 +142,18 @@ async def test_short_startup_timeout(
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path))
     backend = LocalBackend(startup_timeout=0.2)
 
-    started = time.monotonic()
     with pytest.raises(KernelStartError) as info:
         async with backend.kernel("mute", tmp_path):
             pass
-    waited = time.monotonic() - started
     await backend.shutdown()
 
+    # jupyter-client's own timeout, checked once a second, would add its
+    # RuntimeError's text, "Kernel didn't respond in 0 seconds", after a
+    # colon. The exact message shows the backend's timer ended the wait.
     assert info.value.message == (
         "Kernel 'mute' did not become ready within 0.2 s; raise"
         " --startup-timeout if it is slow to start"
     )
-    # jupyter-client alone would wait at least a second.
-    assert waited < 0.9
 
 
 async def test_meanwhile_error_after_request(tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from nbsentry.kernel_reports import (
     exception_values,
     frame_filename,
 )
-from nbsentry.report import parse_report
+from nbsentry.report import MAX_SPANS, parse_report
 from tests.support.kernel_reports import (
     BASE,
     CELL_ID,
@@ -182,6 +182,27 @@ def test_collect_partial_then_final() -> None:
         "3" * 16,
         OUTER,
     ]
+
+
+def test_collect_caps_spans_across_reports() -> None:
+    def spans(first: int) -> list[dict[str, Any]]:
+        return [
+            make_span(f"{number:016x}", BASE + 2, BASE + 3)
+            for number in range(first, first + MAX_SPANS)
+        ]
+
+    reports = collect(
+        make_partial(spans(0)),
+        make_partial(spans(MAX_SPANS)),
+        make_report(spans=[]),
+    )
+
+    assert reports.rejected == 0
+    assert reports.capped_spans == MAX_SPANS
+    # The kernel's execute span comes first and is not counted.
+    assert len(reports.spans) == MAX_SPANS + 1
+    assert reports.spans[0].op == "nbsentry.kernel.execute"
+    assert reports.spans[-1].span_id == f"{MAX_SPANS - 1:016x}"
 
 
 def test_collect_partial_only() -> None:

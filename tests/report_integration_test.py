@@ -456,15 +456,15 @@ async def test_user_spans_nested(
                 " run e, run f, attach d, attach e, attach f"
             ),
         ),
-        # A failing cell's reports are attached at once. The batch waits
-        # for the notebook's end.
+        # A failing cell's reports are attached at once, after the batch
+        # held so far.
         (
             3,
             3600.0,
             "1 / 0",
             (
                 "run a, run b, run c, run d, attach a, attach b, attach c,"
-                " run e, run f, attach f, attach d, attach e"
+                " run e, run f, attach d, attach e, attach f"
             ),
         ),
         # Any held report is due at once: attached during the next cell.
@@ -534,6 +534,49 @@ async def test_reports_attached_in_batches(
         if span["op"] == "nbsentry.kernel.execute"
     ]
     assert sorted(executed) == list("abcdef")
+
+
+async def test_await_after_display_error_passes(
+    tmp_path: Path, sentry_capture: CapturingTransport
+) -> None:
+    bad = (
+        "class Bad:\n"
+        "    def __repr__(self):\n"
+        "        raise ValueError('no repr')\n"
+        "Bad()\n"
+    )
+    cells = [
+        ("bad", bad),
+        ("wait", "import asyncio\nawait asyncio.sleep(0)"),
+        ("after", "x = 1"),
+    ]
+
+    run = await run_cells(
+        tmp_path,
+        {"await.ipynb": cells},
+        tags={"bad": ["raises-exception"]},
+    )
+
+    result = run.results["await.ipynb"]
+    statuses = [(cell.cell.cell_id, cell.status) for cell in result.cells]
+    assert statuses == [
+        ("bad", CellStatus.expected_error),
+        ("wait", CellStatus.passed),
+        ("after", CellStatus.passed),
+    ]
+    assert sentry_capture.events == []
+    (entry,) = run.logs_named(
+        "Kernel replied error for a cell that raised nothing; the cell passed"
+    )
+    assert entry["cell"] == "wait"
+    spans = notebook_spans(sentry_capture, "await.ipynb")
+    waits = [
+        span
+        for span in spans
+        if span["op"] == "nbsentry.cell" and span["data"]["cell.id"] == "wait"
+    ]
+    assert [span["status"] for span in waits] == ["ok"]
+    assert [span["data"]["cell.status"] for span in waits] == ["ok"]
 
 
 async def test_kernel_without_extension(

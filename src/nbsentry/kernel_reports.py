@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from .exceptions import ReportRejectedError
-from .report import KernelReport, parse_report
+from .report import MAX_SPANS, KernelReport, parse_report
 
 if TYPE_CHECKING:
     from .execution import ExecuteOutcome
@@ -108,6 +108,9 @@ class CellReports:
     spans: list[KernelSpan] = field(default_factory=list)
     rejected: int = 0
     received: int = 0
+    capped_spans: int = 0
+    """Spans left out past `MAX_SPANS` across the cell's reports."""
+
     shift: float = 0.0
     """Seconds added to kernel times to put them on the runner's clock."""
 
@@ -170,24 +173,7 @@ class CellReports:
             accepted.append(report)
         if accepted:
             shift = result.shift = _clock_shift(accepted, window)
-            seen: set[str] = set()
-            for report in accepted:
-                for span in report.spans:
-                    if span.span_id in seen:
-                        continue
-                    seen.add(span.span_id)
-                    result.spans.append(
-                        KernelSpan(
-                            span_id=span.span_id,
-                            parent_span_id=span.parent_span_id,
-                            op=span.op,
-                            description=span.description,
-                            start=window.clamp(span.start + shift),
-                            end=window.clamp(span.end + shift),
-                            status=_span_status(span.status),
-                            data=dict(span.data),
-                        )
-                    )
+            result._place_spans(accepted, window)
             if result.final is not None and result.final.end is not None:
                 result.spans.insert(
                     0,
@@ -206,6 +192,37 @@ class CellReports:
                 )
         result._log_unlogged(notebook, cell_id)
         return result
+
+    def _place_spans(
+        self, accepted: list[KernelReport], window: TimeWindow
+    ) -> None:
+        """Put the spans of accepted reports on the runner's clock.
+
+        A span that several reports repeat is kept once, and spans past
+        `MAX_SPANS` are counted in `capped_spans`.
+        """
+        shift = self.shift
+        seen: set[str] = set()
+        for report in accepted:
+            for span in report.spans:
+                if span.span_id in seen:
+                    continue
+                seen.add(span.span_id)
+                if len(self.spans) >= MAX_SPANS:
+                    self.capped_spans += 1
+                    continue
+                self.spans.append(
+                    KernelSpan(
+                        span_id=span.span_id,
+                        parent_span_id=span.parent_span_id,
+                        op=span.op,
+                        description=span.description,
+                        start=window.clamp(span.start + shift),
+                        end=window.clamp(span.end + shift),
+                        status=_span_status(span.status),
+                        data=dict(span.data),
+                    )
+                )
 
     def _log_unlogged(self, notebook: str, cell_id: str) -> None:
         # A notebook can forge any number of reports: count the rest.

@@ -310,7 +310,19 @@ class NotebookExecutor:
                 cell_trace.set_status("ok")
                 backlog.add(pending, received)
                 return CellResult(cell, CellStatus.passed, duration), received
+            # Earlier cells' warnings come before this cell's.
+            backlog.attach()
             reports = pending.attach()
+            if _raised_nothing(outcome, reports):
+                _logger.info(
+                    "Kernel replied error for a cell that raised nothing;"
+                    " the cell passed",
+                    notebook=notebook.name,
+                    cell=cell.cell_id,
+                )
+                cell_trace.set_data("cell.status", OutcomeStatus.ok.value)
+                cell_trace.set_status("ok")
+                return CellResult(cell, CellStatus.passed, duration), received
             judged = self._judge(cell_trace, outcome, duration, reports)
             return judged, received
 
@@ -451,7 +463,9 @@ class _PendingReports:
             window=self._window,
         )
         cell_trace.add_kernel_spans(reports.spans)
-        dropped = reports.final.dropped.spans if reports.final else 0
+        dropped = reports.capped_spans
+        if reports.final is not None:
+            dropped += reports.final.dropped.spans
         if dropped:
             cell_trace.set_data("nbsentry.kernel.dropped_spans", dropped)
             _logger.warning(
@@ -471,14 +485,15 @@ class _ReportBacklog:
     Attaching a cell's reports validates them and creates their spans.
     Done for one cell at a time between cells, pydantic's validation alone
     took about 40 us per report on a 2-core machine, against 3.4 us in a
-    tight loop, and the work took CPU time the kernel needed for the next
-    cell. In a batch it costs less per report, and the last batch is
+    tight loop. The work also took CPU time the kernel needed for the
+    next cell. In a batch it costs less per report, and the last batch is
     attached when the notebook ends and the kernel has nothing left to run.
 
-    A batch is attached early, while a cell runs, once it contains
-    `BACKLOG_REPORTS` reports or its oldest cell passed `BACKLOG_SECONDS`
-    ago. That bounds the memory the backlog uses, and warnings about
-    rejected reports still come soon after their cell.
+    A batch is attached early, when a report of the running cell arrives,
+    once it contains `BACKLOG_REPORTS` reports or its oldest cell passed
+    `BACKLOG_SECONDS` ago. That bounds the memory the backlog uses. A
+    warning about a rejected report comes by the time the next cell ends,
+    and before the log line of a failing cell.
     """
 
     def __init__(self) -> None:
@@ -515,6 +530,28 @@ class _Failure(NamedTuple):
     message: str
     values: list[dict[str, Any]] | None
     error: KernelError | None
+
+
+def _raised_nothing(outcome: ExecuteOutcome, reports: CellReports) -> bool:
+    """Return whether an error reply is for a cell that raised nothing.
+
+    ipykernel 7.4 replies error, with ``ename`` ``NoneType``, when the
+    result of a cell failed to display. It resets that state only in its
+    ``run_cell``, not in ``run_cell_async``, so a later cell with a
+    top-level ``await`` gets the same reply although it raised nothing.
+    The kernel extension's final report then has status ok. For the cell
+    whose result failed to display, it contains the exception.
+    """
+    error = outcome.error
+    final = reports.final
+    return (
+        outcome.status is OutcomeStatus.error
+        and error is not None
+        and error.ename == "NoneType"
+        and error.evalue == "None"
+        and final is not None
+        and final.status == "ok"
+    )
 
 
 def _death(cell: CodeCell, outcome: ExecuteOutcome) -> _Failure:

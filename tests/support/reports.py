@@ -66,11 +66,15 @@ class ReportRun:
 
 
 def write_cells(
-    path: Path, cells: Sequence[tuple[str, str]], name: str | None = None
+    path: Path,
+    cells: Sequence[tuple[str, str]],
+    name: str | None = None,
+    tags: Mapping[str, list[str]] | None = None,
 ) -> NotebookFile:
     """Write a Python notebook with one code cell per (cell id, source).
 
-    The notebook's name is ``name``, by default the file name.
+    The notebook's name is ``name``, by default the file name. ``tags``
+    gives the tags of some cells, by cell id.
     """
     notebook = nbformat.v4.new_notebook()  # type: ignore[no-untyped-call]
     notebook.metadata["kernelspec"] = {
@@ -84,6 +88,9 @@ def write_cells(
         )
         for cell_id, source in cells
     ]
+    for cell in notebook.cells:
+        if tags and cell.id in tags:
+            cell.metadata["tags"] = tags[cell.id]
     nbformat.write(notebook, path)  # type: ignore[no-untyped-call]
     return NotebookFile(path=path, name=name or path.name)
 
@@ -95,6 +102,7 @@ async def run_cells(
     load_extension: bool = True,
     cell_timeout: float | None = None,
     execution_idle_time: float = 0.0,
+    tags: Mapping[str, list[str]] | None = None,
 ) -> ReportRun:
     """Write notebooks and run them, in order, in one ``run`` phase.
 
@@ -115,12 +123,14 @@ async def run_cells(
         Seconds before a cell is interrupted, or `None` for no limit.
     execution_idle_time
         Seconds to wait between cells.
+    tags
+        Tags of some cells, by cell id, in every notebook.
     """
     files = []
     for name, cells in notebooks.items():
         path = directory / name
         path.parent.mkdir(parents=True, exist_ok=True)
-        files.append(write_cells(path, cells, name))
+        files.append(write_cells(path, cells, name, tags))
     backend = LocalBackend(load_extension=load_extension)
     telemetry = Telemetry(
         flock=FLOCK,

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -307,3 +308,37 @@ def test_ascii_terminal_name_escaped(tmp_path: Path) -> None:
     assert process.returncode == 0, process.stderr
     assert "caf\\xe9.ipynb" in process.stdout
     assert "Traceback" not in process.stderr
+
+
+def test_control_characters_escaped(tmp_path: Path) -> None:
+    name = "\x1b[31mred\x1b[0m.ipynb"
+    notebook = write_notebook(
+        tmp_path / name, ["raise ValueError('\\x1b]0;TITLE\\x1b\\\\\\x1b[2J')"]
+    )
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    content["cells"][0]["id"] = "e\x1b[31mf"
+    notebook.write_text(json.dumps(content), encoding="utf-8")
+    spool = tmp_path / "spool"
+
+    result = invoke_cli([str(notebook), "--spool", str(spool)], env=WIDE)
+
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.stdout
+    assert "\x1b" not in result.stderr
+    row = _row(result, "\\x1b[31mred\\x1b[0m.ipynb")
+    assert row["First failure"] == (
+        "#1 (e\\x1b[31mf): ValueError: \\x1b]0;TITLE\\x1b\\\\x1b[2J"
+    )
+    assert "cell=e\\x1b[31mf" in result.stderr
+    assert "notebook=\\x1b[31mred\\x1b[0m.ipynb" in result.stderr
+    (event,) = [
+        item.payload.json
+        for envelope in read_spool(spool)
+        for item in envelope.items
+        if item.type == "event" and item.payload.json is not None
+    ]
+    assert event["exception"]["values"][0]["value"] == (
+        "\x1b]0;TITLE\x1b\\\x1b[2J"
+    )
+    assert event["tags"]["notebook"] == name
+    assert event["tags"]["cell"] == "e\x1b[31mf"

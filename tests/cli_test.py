@@ -342,3 +342,33 @@ def test_control_characters_escaped(tmp_path: Path) -> None:
     )
     assert event["tags"]["notebook"] == name
     assert event["tags"]["cell"] == "e\x1b[31mf"
+
+
+def test_format_warnings_logged_once(tmp_path: Path) -> None:
+    notebook = write_notebook(
+        tmp_path / "ids.ipynb", ["x = 1", "y = 2", "z = 3"]
+    )
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    content["cells"][1]["id"] = "cell-1"
+    del content["cells"][2]["id"]
+    notebook.write_text(json.dumps(content), encoding="utf-8")
+    spool = tmp_path / "spool"
+
+    process = run_cli_subprocess(
+        [str(notebook), "--spool", str(spool), "--log-format", "json"],
+        cwd=tmp_path,
+    )
+
+    assert process.returncode == 0, process.stderr
+    entries = [json.loads(line) for line in process.stderr.splitlines()]
+    warnings = [
+        entry
+        for entry in entries
+        if entry["event"] == "Notebook format warning"
+    ]
+    assert [entry["warning"] for entry in warnings] == [
+        "MissingIDFieldWarning",
+        "DuplicateCellId",
+    ]
+    assert [entry["notebook"] for entry in warnings] == ["ids.ipynb"] * 2
+    assert [entry["count"] for entry in warnings] == [1, 1]

@@ -4,13 +4,20 @@
 from __future__ import annotations
 
 import json
+import signal
+import time
 from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
 
 from nbsentry import cli
-from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
+from tests.support.cli import (
+    invoke_cli,
+    read_spool,
+    run_cli_subprocess,
+    start_cli_subprocess,
+)
 from tests.support.runs import REPO_ROOT, write_notebook
 
 if TYPE_CHECKING:
@@ -27,14 +34,18 @@ WIDE = {"COLUMNS": "200"}
 
 def _row(result: Result, name: str) -> dict[str, str]:
     """Return the summary table row of a notebook, keyed by column."""
+    return _summary_row(result.stdout, name)
+
+
+def _summary_row(stdout: str, name: str) -> dict[str, str]:
     header: list[str] = []
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         if "┃" in line and "Notebook" in line:
             header = [cell.strip() for cell in line.split("┃")[1:-1]]
         cells = [cell.strip() for cell in line.split("│")[1:-1]]
         if cells and cells[0] == name:
             return dict(zip(header, cells, strict=True))
-    message = f"no summary row for {name}:\n{result.stdout}"
+    message = f"no summary row for {name}:\n{stdout}"
     raise AssertionError(message)
 
 
@@ -372,3 +383,32 @@ def test_format_warnings_logged_once(tmp_path: Path) -> None:
     ]
     assert [entry["notebook"] for entry in warnings] == ["ids.ipynb"] * 2
     assert [entry["count"] for entry in warnings] == [1, 1]
+
+
+def test_sigterm_summary_seconds(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    notebook = write_notebook(
+        tmp_path / "slow.ipynb",
+        [
+            f"open({str(started)!r}, 'w').close()",
+            "import time; time.sleep(60)",
+        ],
+    )
+    args = [str(notebook), "--spool", str(tmp_path / "spool")]
+
+    with start_cli_subprocess(args, cwd=tmp_path, env=WIDE) as process:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the first cell did not run"
+            time.sleep(0.05)
+        # The second cell sleeps meanwhile, so the notebook runs this long.
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    row = _summary_row(stdout, "slow.ipynb")
+    assert row["Status"] == "cancelled"
+    assert row["Cells"] == "1"
+    assert float(row["Seconds"]) >= 1

@@ -199,14 +199,22 @@ class NotebookExecutor:
         result.kernel = kernel_name
         if self.observer:
             self.observer.notebook_started(notebook)
-        # The kernel stops after the transaction is sent.
-        async with AsyncExitStack() as stack:
-            with self.telemetry.notebook(
-                phase, file.name, kernel_name
-            ) as trace:
-                kernel = await self._acquire(stack, trace, notebook, result)
-                if kernel is not None:
-                    await self._run_cells(notebook, kernel, trace, result)
+        try:
+            # The kernel stops after the transaction is sent.
+            async with AsyncExitStack() as stack:
+                with self.telemetry.notebook(
+                    phase, file.name, kernel_name
+                ) as trace:
+                    kernel = await self._acquire(
+                        stack, trace, notebook, result
+                    )
+                    if kernel is not None:
+                        await self._run_cells(notebook, kernel, trace, result)
+        except asyncio.CancelledError:
+            # A signal stopped the run. The summary still shows the time
+            # the notebook ran, though it never finished.
+            result.duration = time.monotonic() - started
+            raise
         self._finish(result, started)
         return result
 

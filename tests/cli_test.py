@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -21,8 +23,6 @@ from tests.support.cli import (
 from tests.support.runs import REPO_ROOT, write_notebook
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from typer.testing import Result
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -30,6 +30,8 @@ PASSING = str(NOTEBOOKS / "passing.ipynb")
 FAILING = str(NOTEBOOKS / "failing-cell.ipynb")
 # Wide enough that the summary table shows every column unshortened.
 WIDE = {"COLUMNS": "200"}
+# Writes to this Linux device fail with ENOSPC.
+DEV_FULL = Path("/dev/full")
 
 
 def _row(result: Result, name: str) -> dict[str, str]:
@@ -383,6 +385,46 @@ def test_format_warnings_logged_once(tmp_path: Path) -> None:
     ]
     assert [entry["notebook"] for entry in warnings] == ["ids.ipynb"] * 2
     assert [entry["count"] for entry in warnings] == [1, 1]
+
+
+@pytest.mark.parametrize(("notebook", "status"), [(PASSING, 0), (FAILING, 1)])
+def test_closed_stdout_keeps_status(
+    tmp_path: Path, notebook: str, status: int
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = run_cli_subprocess(
+            [notebook, "--spool", str(tmp_path / "spool")],
+            cwd=tmp_path,
+            stdout=write_end,
+        )
+    finally:
+        os.close(write_end)
+
+    assert process.returncode == status, process.stderr
+    assert "Traceback" not in process.stderr
+    assert "Exception ignored" not in process.stderr
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full")
+def test_full_stdout_logged(tmp_path: Path) -> None:
+    with DEV_FULL.open("w", encoding="utf-8") as full:
+        process = run_cli_subprocess(
+            [PASSING, "--spool", str(tmp_path / "spool")],
+            cwd=tmp_path,
+            stdout=full,
+        )
+
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    assert "Exception ignored" not in process.stderr
+    (warning,) = [
+        line
+        for line in process.stderr.splitlines()
+        if "Summary not printed: cannot write to stdout" in line
+    ]
+    assert "No space left on device" in warning
 
 
 def test_sigterm_summary_seconds(tmp_path: Path) -> None:

@@ -3,18 +3,26 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import time
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
 from typer.testing import CliRunner
 
 from nbsentry import cli
-from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
+from tests.support.cli import (
+    invoke_cli,
+    read_spool,
+    run_cli_subprocess,
+    start_cli_subprocess,
+)
 from tests.support.runs import REPO_ROOT, write_notebook
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from typer.testing import Result
 
 NOTEBOOKS = REPO_ROOT / "notebooks"
@@ -22,18 +30,24 @@ PASSING = str(NOTEBOOKS / "passing.ipynb")
 FAILING = str(NOTEBOOKS / "failing-cell.ipynb")
 # Wide enough that the summary table shows every column unshortened.
 WIDE = {"COLUMNS": "200"}
+# Writes to this Linux device fail with ENOSPC.
+DEV_FULL = Path("/dev/full")
 
 
 def _row(result: Result, name: str) -> dict[str, str]:
     """Return the summary table row of a notebook, keyed by column."""
+    return _summary_row(result.stdout, name)
+
+
+def _summary_row(stdout: str, name: str) -> dict[str, str]:
     header: list[str] = []
-    for line in result.stdout.splitlines():
+    for line in stdout.splitlines():
         if "┃" in line and "Notebook" in line:
             header = [cell.strip() for cell in line.split("┃")[1:-1]]
         cells = [cell.strip() for cell in line.split("│")[1:-1]]
         if cells and cells[0] == name:
             return dict(zip(header, cells, strict=True))
-    message = f"no summary row for {name}:\n{result.stdout}"
+    message = f"no summary row for {name}:\n{stdout}"
     raise AssertionError(message)
 
 
@@ -307,3 +321,136 @@ def test_ascii_terminal_name_escaped(tmp_path: Path) -> None:
     assert process.returncode == 0, process.stderr
     assert "caf\\xe9.ipynb" in process.stdout
     assert "Traceback" not in process.stderr
+
+
+def test_control_characters_escaped(tmp_path: Path) -> None:
+    name = "\x1b[31mred\x1b[0m.ipynb"
+    notebook = write_notebook(
+        tmp_path / name, ["raise ValueError('\\x1b]0;TITLE\\x1b\\\\\\x1b[2J')"]
+    )
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    content["cells"][0]["id"] = "e\x1b[31mf"
+    notebook.write_text(json.dumps(content), encoding="utf-8")
+    spool = tmp_path / "spool"
+
+    result = invoke_cli([str(notebook), "--spool", str(spool)], env=WIDE)
+
+    assert result.exit_code == 1, result.output
+    assert "\x1b" not in result.stdout
+    assert "\x1b" not in result.stderr
+    row = _row(result, "\\x1b[31mred\\x1b[0m.ipynb")
+    assert row["First failure"] == (
+        "#1 (e\\x1b[31mf): ValueError: \\x1b]0;TITLE\\x1b\\\\x1b[2J"
+    )
+    assert "cell=e\\x1b[31mf" in result.stderr
+    assert "notebook=\\x1b[31mred\\x1b[0m.ipynb" in result.stderr
+    (event,) = [
+        item.payload.json
+        for envelope in read_spool(spool)
+        for item in envelope.items
+        if item.type == "event" and item.payload.json is not None
+    ]
+    assert event["exception"]["values"][0]["value"] == (
+        "\x1b]0;TITLE\x1b\\\x1b[2J"
+    )
+    assert event["tags"]["notebook"] == name
+    assert event["tags"]["cell"] == "e\x1b[31mf"
+
+
+def test_format_warnings_logged_once(tmp_path: Path) -> None:
+    notebook = write_notebook(
+        tmp_path / "ids.ipynb", ["x = 1", "y = 2", "z = 3"]
+    )
+    content = json.loads(notebook.read_text(encoding="utf-8"))
+    content["cells"][1]["id"] = "cell-1"
+    del content["cells"][2]["id"]
+    notebook.write_text(json.dumps(content), encoding="utf-8")
+    spool = tmp_path / "spool"
+
+    process = run_cli_subprocess(
+        [str(notebook), "--spool", str(spool), "--log-format", "json"],
+        cwd=tmp_path,
+    )
+
+    assert process.returncode == 0, process.stderr
+    entries = [json.loads(line) for line in process.stderr.splitlines()]
+    warnings = [
+        entry
+        for entry in entries
+        if entry["event"] == "Notebook format warning"
+    ]
+    assert [entry["warning"] for entry in warnings] == [
+        "MissingIDFieldWarning",
+        "DuplicateCellId",
+    ]
+    assert [entry["notebook"] for entry in warnings] == ["ids.ipynb"] * 2
+    assert [entry["count"] for entry in warnings] == [1, 1]
+
+
+@pytest.mark.parametrize(("notebook", "status"), [(PASSING, 0), (FAILING, 1)])
+def test_closed_stdout_keeps_status(
+    tmp_path: Path, notebook: str, status: int
+) -> None:
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        process = run_cli_subprocess(
+            [notebook, "--spool", str(tmp_path / "spool")],
+            cwd=tmp_path,
+            stdout=write_end,
+        )
+    finally:
+        os.close(write_end)
+
+    assert process.returncode == status, process.stderr
+    assert "Traceback" not in process.stderr
+    assert "Exception ignored" not in process.stderr
+
+
+@pytest.mark.skipif(not DEV_FULL.exists(), reason="no /dev/full")
+def test_full_stdout_logged(tmp_path: Path) -> None:
+    with DEV_FULL.open("w", encoding="utf-8") as full:
+        process = run_cli_subprocess(
+            [PASSING, "--spool", str(tmp_path / "spool")],
+            cwd=tmp_path,
+            stdout=full,
+        )
+
+    assert process.returncode == 0, process.stderr
+    assert "Traceback" not in process.stderr
+    assert "Exception ignored" not in process.stderr
+    (warning,) = [
+        line
+        for line in process.stderr.splitlines()
+        if "Summary not printed: cannot write to stdout" in line
+    ]
+    assert "No space left on device" in warning
+
+
+def test_sigterm_summary_seconds(tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    notebook = write_notebook(
+        tmp_path / "slow.ipynb",
+        [
+            f"open({str(started)!r}, 'w').close()",
+            "import time; time.sleep(60)",
+        ],
+    )
+    args = [str(notebook), "--spool", str(tmp_path / "spool")]
+
+    with start_cli_subprocess(args, cwd=tmp_path, env=WIDE) as process:
+        deadline = time.monotonic() + 60
+        while not started.exists():
+            assert process.poll() is None, process.communicate()
+            assert time.monotonic() < deadline, "the first cell did not run"
+            time.sleep(0.05)
+        # The second cell sleeps meanwhile, so the notebook runs this long.
+        time.sleep(1)
+        process.send_signal(signal.SIGTERM)
+        stdout, stderr = process.communicate(timeout=60)
+
+    assert process.returncode == 128 + signal.SIGTERM, stderr
+    row = _summary_row(stdout, "slow.ipynb")
+    assert row["Status"] == "cancelled"
+    assert row["Cells"] == "1"
+    assert float(row["Seconds"]) >= 1

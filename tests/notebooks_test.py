@@ -10,10 +10,11 @@ from typing import Any
 
 import pytest
 from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+from structlog.testing import capture_logs
 
 from nbsentry.exceptions import ConfigError, InvalidNotebookError
 from nbsentry.notebooks import NotebookFile, find_notebooks, load_notebook
-from tests.support.runs import REPO_ROOT, write_notebook
+from tests.support.runs import REPO_ROOT, logs_named, write_notebook
 
 DATA = REPO_ROOT / "tests" / "data"
 TREE = DATA / "tree"
@@ -273,10 +274,8 @@ def test_load_duplicate_ids_stable(tmp_path: Path) -> None:
     path = _write_v4(tmp_path / "nb.ipynb", 5, ["same", "same", "other"])
 
     # nbformat warns and gives the second cell a random id.
-    with pytest.warns(DuplicateCellId):
-        first = _cell_ids(path)
-    with pytest.warns(DuplicateCellId):
-        second = _cell_ids(path)
+    first = _cell_ids(path)
+    second = _cell_ids(path)
 
     assert first == ["same", "2", "other"]
     assert second == first
@@ -286,13 +285,36 @@ def test_load_missing_id_stable(tmp_path: Path) -> None:
     path = _write_v4(tmp_path / "nb.ipynb", 5, ["first", None])
 
     # nbformat warns and adds a random id to the cell without one.
-    with pytest.warns(MissingIDFieldWarning):
-        first = _cell_ids(path)
-    with pytest.warns(MissingIDFieldWarning):
-        second = _cell_ids(path)
+    first = _cell_ids(path)
+    second = _cell_ids(path)
 
     assert first == ["first", "2"]
     assert second == first
+
+
+def test_load_logs_format_warnings(tmp_path: Path) -> None:
+    ids = ["same", "same", None, "same", None, None]
+    path = _write_v4(tmp_path / "nb.ipynb", 5, ids)
+
+    # The test settings turn warnings into errors, so one that escaped
+    # the logging would fail the test.
+    with capture_logs() as logs:
+        load_notebook(NotebookFile(path, "dir/nb.ipynb"))
+
+    duplicate, missing = sorted(
+        logs_named(logs, "Notebook format warning"),
+        key=lambda entry: str(entry["warning"]),
+    )
+    assert len(logs) == 2
+    assert duplicate["warning"] == DuplicateCellId.__name__
+    assert duplicate["count"] == 2
+    assert duplicate["message"].startswith("Non-unique cell id 'same'")
+    assert duplicate["notebook"] == "dir/nb.ipynb"
+    assert duplicate["log_level"] == "warning"
+    assert missing["warning"] == MissingIDFieldWarning.__name__
+    assert missing["count"] == 3
+    assert missing["message"].startswith("Cell is missing an id field")
+    assert missing["notebook"] == "dir/nb.ipynb"
 
 
 def test_load_not_utf8(tmp_path: Path) -> None:

@@ -3,19 +3,26 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from structlog.testing import capture_logs
 
 from nbsentry.runner import MAX_MESSAGE_LENGTH
 from nbsentry.sentry import MAX_TAG_LENGTH, SPAN_LIMIT
 from nbsentry.sentry.traces import tag_value
+from tests.support import capture_sentry
 from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
 from tests.support.runs import (
     REPO_ROOT,
+    RecordingObserver,
+    build_monkey,
     logs_named,
+    make_config,
     run_notebooks,
+    sentry_options,
     transactions_by_op,
     write_notebook,
 )
@@ -172,6 +179,41 @@ async def test_failing_cell_past_limit(tmp_path: Path) -> None:
     assert last["data"]["cell.number"] == 1101
     assert last["status"] == "internal_error"
     assert cell_spans[-2]["data"]["cell.number"] == SPAN_LIMIT - 3
+
+
+async def test_span_limit_cancelled_run(tmp_path: Path) -> None:
+    sources = [f"x = {i}" for i in range(600)] + [
+        "import time; time.sleep(60)"
+    ]
+    write_notebook(tmp_path / "stopped.ipynb", sources)
+    config = make_config([tmp_path])
+    task: asyncio.Task[Any] | None = None
+
+    def stop_before_sleep(notebook: str, cell: str) -> None:
+        del notebook
+        if cell == "cell-600" and task is not None:
+            task.cancel()
+
+    observer = RecordingObserver(on_cell_finished=stop_before_sleep)
+    with (
+        capture_sentry(options=sentry_options()) as transport,
+        capture_logs() as logs,
+    ):
+        task = asyncio.create_task(build_monkey(config, observer).run())
+        with pytest.raises(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=120)
+
+    (transaction,) = transactions_by_op(transport, "nbsentry.notebook")
+    data = transaction["contexts"]["trace"]["data"]
+    (warning,) = logs_named(logs, "Spans left out of notebook transaction")
+    # Two places go to the transaction and a late failing cell, one to the
+    # kernel start and 601 to cells. Kernel spans get the rest.
+    kept_kernel_spans = SPAN_LIMIT - 2 - 1 - 601
+    assert data["nbsentry.omitted_spans"] == 600 - kept_kernel_spans
+    assert warning["omitted"] == 600 - kept_kernel_spans
+    assert warning["notebook"] == "stopped.ipynb"
+    assert warning["limit"] == SPAN_LIMIT
+    transport.validate_all()
 
 
 def test_dsn_sends_to_server(

@@ -12,7 +12,7 @@ import structlog
 from .config import NotebookOrder, RunConfig
 from .exceptions import ConfigError, InvalidNotebookError, KernelStartError
 from .models import NotebookResult, NotebookStatus
-from .notebooks import NotebookFile, find_notebooks, load_notebook
+from .notebooks import NotebookFile, find_notebooks
 from .runner import DEFAULT_KERNEL, NotebookExecutor
 from .sentry import Telemetry
 
@@ -111,7 +111,9 @@ class NotebookRunner:
         self._queue = iter(files)
         first = files[0]
         try:
-            kernel_name = self.executor.kernel_for(load_notebook(first))
+            kernel_name = self.executor.kernel_for(
+                self.executor.preload(first)
+            )
         except InvalidNotebookError:
             kernel_name = self.executor.kernel_name or DEFAULT_KERNEL
         _logger.info(

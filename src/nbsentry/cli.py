@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import signal
 import sys
 from pathlib import Path
@@ -25,7 +26,7 @@ from .config import (
 )
 from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
-from .models import NotebookStatus
+from .models import NotebookResult, NotebookStatus
 from .notebooks import find_notebooks
 from .sentry import (
     check_spool,
@@ -313,9 +314,9 @@ def _run(settings: RunConfig) -> int:
 
     init_sentry(settings)
     # Off a terminal rich assumes 80 columns; a log file can take more.
-    console = Console()
+    console = _StdoutConsole()
     if not console.is_terminal:
-        console = Console(width=max(console.width, 120))
+        console = _StdoutConsole(width=max(console.width, 120))
     display = None
     if console.is_terminal:
         display = ProgressDisplay(
@@ -332,7 +333,7 @@ def _run(settings: RunConfig) -> int:
         lost = close_sentry()
 
     if business.completed:
-        console.print(render_summary(business.completed))
+        _print_summary(console, business.completed)
     if stopped_by is not None:
         _logger.info("Run stopped by signal", signal=stopped_by.name)
         return _EXIT_SIGNAL_BASE + stopped_by.value
@@ -340,6 +341,53 @@ def _run(settings: RunConfig) -> int:
         r.status is NotebookStatus.failed for r in business.completed
     )
     return EXIT_FAILED if failed or lost else 0
+
+
+class _StdoutConsole(Console):
+    """A console on stdout that stops writing once the reader goes away."""
+
+    def on_broken_pipe(self) -> None:
+        """Drop further output, but leave the exit status to the run.
+
+        The default in rich 15.0 raises ``SystemExit(1)``, so
+        ``nbsentry run | head`` would exit with 1 after a run in which every
+        notebook passed.
+        """
+        self.quiet = True
+        _discard_stdout()
+
+
+def _print_summary(console: Console, results: list[NotebookResult]) -> None:
+    """Print the summary table, or log the error if stdout fails."""
+    try:
+        console.print(render_summary(results))
+    except OSError as exc:
+        # The disk is full or the device failed. The exit status still
+        # reflects the run.
+        console.quiet = True
+        _discard_stdout()
+        _logger.warning(
+            "Summary not printed: cannot write to stdout", error=str(exc)
+        )
+
+
+def _discard_stdout() -> None:
+    """Point stdout's file descriptor at the null device.
+
+    Python flushes stdout at exit, and output left in its buffer would
+    fail again there and print a traceback. The note on SIGPIPE in the
+    documentation of Python's ``signal`` module recommends this.
+    """
+    try:
+        fileno = sys.stdout.fileno()
+    except (OSError, ValueError):
+        # stdout has no file descriptor, as in typer's test runner.
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, fileno)
+    finally:
+        os.close(devnull)
 
 
 def _expected_executions(settings: RunConfig, found: int) -> int | None:

@@ -2,11 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 import structlog
+from structlog.dev import (
+    Column,
+    ColumnFormatter,
+    ConsoleRenderer,
+    KeyValueColumnFormatter,
+)
+
+from .terminal import escape_control_characters
+
+if TYPE_CHECKING:
+    from structlog.typing import EventDict, WrappedLogger
 
 __all__ = ["LogFormat", "configure_logging"]
 
@@ -36,6 +49,48 @@ def _stderr_logger(*_args: object) -> _StderrLogger:
     return _StderrLogger()
 
 
+def _console_renderer() -> ConsoleRenderer:
+    """Build a console renderer that escapes control characters in values.
+
+    structlog 26.1 quotes a value only when it contains a space, a quote,
+    ``=`` or a line break, so an ESC in a notebook name or cell id would
+    reach the terminal and act there.
+    """
+    renderer = ConsoleRenderer(colors=sys.stderr.isatty())
+    renderer.columns = [
+        Column(column.key, _escaping_formatter(column.formatter))
+        for column in renderer.columns
+    ]
+    return renderer
+
+
+def _escaping_formatter(formatter: ColumnFormatter) -> ColumnFormatter:
+    if not isinstance(formatter, KeyValueColumnFormatter):
+        return formatter
+    value_repr = formatter.value_repr
+
+    def escaped_repr(value: object) -> str:
+        return escape_control_characters(value_repr(value))
+
+    return dataclasses.replace(formatter, value_repr=escaped_repr)
+
+
+def _escape_traceback(
+    logger: WrappedLogger, method_name: str, event_dict: EventDict
+) -> EventDict:
+    """Escape control characters in a formatted traceback or stack.
+
+    The console renderer prints these as they are, after the key-value
+    pairs, and an exception's message can come from a notebook.
+    """
+    del logger, method_name
+    for key in ("exception", "stack"):
+        value = event_dict.get(key)
+        if isinstance(value, str):
+            event_dict[key] = escape_control_characters(value, multiline=True)
+    return event_dict
+
+
 def configure_logging(
     *, level: str = "info", log_format: LogFormat = LogFormat.console
 ) -> None:
@@ -48,18 +103,18 @@ def configure_logging(
     log_format
         Console lines for people, or one JSON object per line.
     """
-    renderer: structlog.typing.Processor
+    processors: list[structlog.typing.Processor] = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.format_exc_info,
+    ]
     if log_format is LogFormat.json:
-        renderer = structlog.processors.JSONRenderer()
+        # JSON escapes control characters itself.
+        processors.append(structlog.processors.JSONRenderer())
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        processors += [_escape_traceback, _console_renderer()]
     structlog.configure(
-        processors=[
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
-            structlog.processors.format_exc_info,
-            renderer,
-        ],
+        processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),

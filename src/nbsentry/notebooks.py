@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import warnings
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nbformat
+import structlog
+from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
 from .exceptions import ConfigError, InvalidNotebookError
 from .report import MAX_NAME_LENGTH
@@ -22,6 +25,8 @@ __all__ = [
     "find_notebooks",
     "load_notebook",
 ]
+
+_logger = structlog.get_logger("nbsentry")
 
 _CHECKPOINTS = ".ipynb_checkpoints"
 
@@ -257,9 +262,7 @@ def load_notebook(file: NotebookFile) -> Notebook:
         # NOTE: the text is parsed twice, once untouched to see the file's
         # own version and ids, and once by nbformat, which converts it.
         file_ids = _stable_cell_ids(json.loads(text))
-        node = nbformat.reads(  # type: ignore[no-untyped-call]
-            text, as_version=4
-        )
+        node = _parse_and_log_warnings(text, file.name)
     except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
         msg = "Notebook is not valid JSON; open and save it in JupyterLab"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
@@ -298,6 +301,42 @@ def load_notebook(file: NotebookFile) -> Notebook:
         kernel_name=str(kernel_name) if kernel_name else None,
         cells=tuple(cells),
     )
+
+
+def _parse_and_log_warnings(text: str, name: str) -> Any:
+    """Parse a notebook with nbformat and log the warnings it emits.
+
+    nbformat warns once per cell about duplicate or missing cell ids.
+    Without this, each warning would go to stderr as raw text, even when
+    logs are JSON. Each kind of warning is logged once, with its count.
+    """
+    caught: list[warnings.WarningMessage] = []
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            # Record each one, so that the count is right. NOTE: the
+            # warning filters are global, so a warning that another thread
+            # emits meanwhile is logged as this notebook's too.
+            warnings.simplefilter("always", DuplicateCellId)
+            warnings.simplefilter("always", MissingIDFieldWarning)
+            return nbformat.reads(  # type: ignore[no-untyped-call]
+                text, as_version=4
+            )
+    finally:
+        _log_warnings(caught, name)
+
+
+def _log_warnings(caught: list[warnings.WarningMessage], name: str) -> None:
+    by_category: dict[type[Warning], list[warnings.WarningMessage]] = {}
+    for warning in caught:
+        by_category.setdefault(warning.category, []).append(warning)
+    for category, group in by_category.items():
+        _logger.warning(
+            "Notebook format warning",
+            notebook=name,
+            warning=category.__name__,
+            message=str(group[0].message),
+            count=len(group),
+        )
 
 
 def _usable_id(cell_id: object) -> bool:

@@ -121,6 +121,10 @@ class NotebookExecutor:
         self.current: NotebookResult | None = None
         """Result of the notebook running now, filled in as cells end."""
 
+        self._preloaded: (
+            tuple[NotebookFile, Notebook | InvalidNotebookError] | None
+        ) = None
+
     def kernel_for(self, notebook: Notebook) -> str:
         """Return the kernel name a notebook runs on."""
         return self.kernel_name or notebook.kernel_name or DEFAULT_KERNEL
@@ -128,6 +132,36 @@ class NotebookExecutor:
     def cwd_for(self, file: NotebookFile) -> Path:
         """Return the working directory of a notebook's kernel."""
         return self.working_directory or file.path.parent
+
+    def preload(self, file: NotebookFile) -> Notebook:
+        """Read a notebook ahead of its run, and keep the result for the run.
+
+        The run then skips reading the file again, so nbformat's warnings
+        are logged once.
+
+        Raises
+        ------
+        InvalidNotebookError
+            Raised if the notebook is invalid. Its run reports the same
+            error.
+        """
+        try:
+            notebook = load_notebook(file)
+        except InvalidNotebookError as exc:
+            self._preloaded = (file, exc)
+            raise
+        self._preloaded = (file, notebook)
+        return notebook
+
+    def _load(self, file: NotebookFile) -> Notebook:
+        """Take the preloaded result for the file, or read the file now."""
+        preloaded, self._preloaded = self._preloaded, None
+        if preloaded is None or preloaded[0] != file:
+            return load_notebook(file)
+        loaded = preloaded[1]
+        if isinstance(loaded, InvalidNotebookError):
+            raise loaded
+        return loaded
 
     async def run(
         self, phase: PhaseTrace, file: NotebookFile
@@ -149,7 +183,7 @@ class NotebookExecutor:
         started = time.monotonic()
         result = self.current = NotebookResult(name=file.name)
         try:
-            notebook = load_notebook(file)
+            notebook = self._load(file)
         except InvalidNotebookError as exc:
             with self.telemetry.notebook(phase, file.name, None) as trace:
                 trace.capture_failure(
@@ -165,14 +199,22 @@ class NotebookExecutor:
         result.kernel = kernel_name
         if self.observer:
             self.observer.notebook_started(notebook)
-        # The kernel stops after the transaction is sent.
-        async with AsyncExitStack() as stack:
-            with self.telemetry.notebook(
-                phase, file.name, kernel_name
-            ) as trace:
-                kernel = await self._acquire(stack, trace, notebook, result)
-                if kernel is not None:
-                    await self._run_cells(notebook, kernel, trace, result)
+        try:
+            # The kernel stops after the transaction is sent.
+            async with AsyncExitStack() as stack:
+                with self.telemetry.notebook(
+                    phase, file.name, kernel_name
+                ) as trace:
+                    kernel = await self._acquire(
+                        stack, trace, notebook, result
+                    )
+                    if kernel is not None:
+                        await self._run_cells(notebook, kernel, trace, result)
+        except asyncio.CancelledError:
+            # A signal stopped the run. The summary still shows the time
+            # the notebook ran, though it never finished.
+            result.duration = time.monotonic() - started
+            raise
         self._finish(result, started)
         return result
 

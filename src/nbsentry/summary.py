@@ -16,6 +16,7 @@ from rich.progress import (
 from rich.table import Table
 
 from .models import CellResult, NotebookResult, NotebookStatus
+from .terminal import escape_control_characters
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -75,7 +76,7 @@ class ProgressDisplay:
         if self._cells is not None:
             self._progress.remove_task(self._cells)
         self._cells = self._progress.add_task(
-            escape(notebook.name), total=len(notebook.cells)
+            _escape_name(notebook.name), total=len(notebook.cells)
         )
 
     def cell_finished(self, notebook: Notebook, result: CellResult) -> None:
@@ -121,7 +122,7 @@ def render_summary(results: list[NotebookResult]) -> Table:
     table.add_column("First failure", overflow="fold", ratio=3)
     for name in sorted(latest):
         result = latest[name]
-        row = [escape(name), _STATUS_MARKUP[result.status]]
+        row = [_escape_name(name), _STATUS_MARKUP[result.status]]
         if repeated:
             row += [str(runs[name]), str(failures.get(name, 0))]
         row += [
@@ -133,12 +134,24 @@ def render_summary(results: list[NotebookResult]) -> Table:
     return table
 
 
+def _escape_name(name: str) -> str:
+    """Escape rich markup and control characters in a name."""
+    return escape(escape_control_characters(name))
+
+
+def _escape_message(message: str) -> str:
+    """Escape rich markup and control characters except newline and tab."""
+    return escape(escape_control_characters(message, multiline=True))
+
+
 def _describe_failure(result: NotebookResult) -> str:
     failure = result.first_failure
     if failure is None:
-        return escape(result.error or "")
+        return _escape_message(result.error or "")
     cell = failure.cell
     where = cell.label
     if cell.cell_id != str(cell.number):
-        where += f" ({cell.cell_id})"
-    return escape(f"{where}: {failure.message or failure.status.value}")
+        where += f" ({escape_control_characters(cell.cell_id)})"
+    return _escape_message(
+        f"{where}: {failure.message or failure.status.value}"
+    )

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 from unittest import mock
 
 import sentry_sdk
@@ -30,6 +30,7 @@ __all__ = [
     "invoke_cli",
     "read_spool",
     "run_cli_subprocess",
+    "start_cli_subprocess",
 ]
 
 CLEAN_ENV_VARIABLES = (
@@ -87,6 +88,7 @@ def run_cli_subprocess(
     cwd: Path,
     env: Mapping[str, str] | None = None,
     timeout: float = 90.0,
+    stdout: int | IO[Any] = subprocess.PIPE,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``nbsentry run ARGS`` in a new Python process.
 
@@ -101,23 +103,51 @@ def run_cli_subprocess(
         `CLEAN_ENV_VARIABLES`.
     timeout
         Seconds before the process is killed and the test fails.
+    stdout
+        Where the process writes its standard output; captured by default.
     """
+    return subprocess.run(
+        _command(args),
+        cwd=cwd,
+        env=_environment(env),
+        stdout=stdout,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def start_cli_subprocess(
+    args: list[str], *, cwd: Path, env: Mapping[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start ``nbsentry run ARGS`` in a new Python process.
+
+    Its standard output and error are pipes, and the environment is set
+    as for `run_cli_subprocess`.
+    """
+    return subprocess.Popen(
+        _command(args),
+        cwd=cwd,
+        env=_environment(env),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def _command(args: list[str]) -> list[str]:
+    return [sys.executable, "-m", "nbsentry.cli", "run", *args]
+
+
+def _environment(env: Mapping[str, str] | None) -> dict[str, str]:
     environment = {
         key: value
         for key, value in os.environ.items()
         if key not in CLEAN_ENV_VARIABLES
     }
     environment.update(env or {})
-    command = [sys.executable, "-m", "nbsentry.cli", "run", *args]
-    return subprocess.run(
-        command,
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
+    return environment
 
 
 def read_spool(directory: Path) -> list[Envelope]:

@@ -109,17 +109,12 @@ class Telemetry:
             transaction = sentry_sdk.start_transaction(continued)
             trace = NotebookTrace(name, transaction, phase, self)
             with self._finishing(transaction, trace):
-                yield trace
-                if trace.omitted_spans:
-                    transaction.set_data(
-                        "nbsentry.omitted_spans", trace.omitted_spans
-                    )
-                    _logger.warning(
-                        "Spans left out of notebook transaction",
-                        notebook=name,
-                        omitted=trace.omitted_spans,
-                        limit=SPAN_LIMIT,
-                    )
+                try:
+                    yield trace
+                finally:
+                    # Also on cancellation, so that a notebook stopped by a
+                    # signal still reports the spans it left out.
+                    _record_omitted_spans(trace)
 
     @contextmanager
     def _finishing(
@@ -158,3 +153,16 @@ class Telemetry:
         with sentry_sdk.new_scope() as scope:
             scope.fingerprint = ["{{ default }}", self.flock, self.business]
             return sentry_sdk.capture_exception(exc)
+
+
+def _record_omitted_spans(trace: NotebookTrace) -> None:
+    """Store the number of spans left out past the limit, and log it."""
+    if not trace.omitted_spans:
+        return
+    trace.transaction.set_data("nbsentry.omitted_spans", trace.omitted_spans)
+    _logger.warning(
+        "Spans left out of notebook transaction",
+        notebook=trace.name,
+        omitted=trace.omitted_spans,
+        limit=SPAN_LIMIT,
+    )

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import shutil
 from typing import TYPE_CHECKING
 
 import pytest
@@ -10,7 +11,7 @@ from typer.testing import CliRunner
 
 from nbsentry import cli
 from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
-from tests.support.runs import REPO_ROOT, write_notebook
+from tests.support.runs import REPO_ROOT, make_deep_folders, write_notebook
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -307,3 +308,40 @@ def test_ascii_terminal_name_escaped(tmp_path: Path) -> None:
     assert process.returncode == 0, process.stderr
     assert "caf\\xe9.ipynb" in process.stdout
     assert "Traceback" not in process.stderr
+
+
+def test_too_long_path_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    write_notebook(root / "ok.ipynb", ["x = 1"])
+    top = make_deep_folders(root)
+    try:
+        result = invoke_cli([str(root), "--spool", str(tmp_path / "spool")])
+    finally:
+        shutil.rmtree(top)
+
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    skipped = [
+        line for line in result.stderr.splitlines() if "Path skipped" in line
+    ]
+    assert len(skipped) == 1
+    assert f"path={top}" in skipped[0]
+    assert _row(result, "ok.ipynb")["Status"] == "passed"
+
+
+def test_only_too_long_path(tmp_path: Path) -> None:
+    top = make_deep_folders(tmp_path)
+    try:
+        result = invoke_cli([str(tmp_path), "--spool", str(tmp_path / "s")])
+    finally:
+        shutil.rmtree(top)
+
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert message.startswith(
+        f"Error: No notebooks found under {tmp_path}. Cannot read {top}/"
+    )
+    assert message.endswith(
+        " (File name too long). Shorten the path or fix its permissions"
+    )

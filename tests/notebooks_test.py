@@ -3,17 +3,28 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
+from structlog.testing import capture_logs
 
 from nbsentry.exceptions import ConfigError, InvalidNotebookError
-from nbsentry.notebooks import NotebookFile, find_notebooks, load_notebook
-from tests.support.runs import REPO_ROOT, write_notebook
+from nbsentry.notebooks import (
+    NotebookFile,
+    find_notebooks,
+    load_notebook,
+    no_notebooks_error,
+)
+from tests.support.runs import REPO_ROOT, make_deep_folders, write_notebook
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 DATA = REPO_ROOT / "tests" / "data"
 TREE = DATA / "tree"
@@ -385,3 +396,75 @@ def test_load_unusable_ids_numbered(tmp_path: Path) -> None:
     path = _write_v4(tmp_path / "nb.ipynb", 5, ids)
 
     assert _cell_ids(path) == ["1", "2", "x" * 200]
+
+
+@pytest.fixture
+def deep_folders(tmp_path: Path) -> Iterator[Path]:
+    top = make_deep_folders(tmp_path)
+    yield top
+    shutil.rmtree(top)
+
+
+def test_find_skips_too_long_path(tmp_path: Path, deep_folders: Path) -> None:
+    write_notebook(tmp_path / "ok.ipynb", ["x = 1"])
+    errors: list[OSError] = []
+
+    files = find_notebooks([tmp_path], on_error=errors.append)
+
+    assert _names(files) == ["ok.ipynb"]
+    (error,) = errors
+    assert error.errno == errno.ENAMETOOLONG
+    assert str(error.filename).startswith(str(deep_folders))
+
+
+def test_find_logs_skipped_path(tmp_path: Path, deep_folders: Path) -> None:
+    write_notebook(tmp_path / "ok.ipynb", ["x = 1"])
+
+    with capture_logs() as logs:
+        files = find_notebooks([tmp_path])
+
+    assert _names(files) == ["ok.ipynb"]
+    (warning,) = logs
+    assert warning["log_level"] == "warning"
+    assert warning["event"].startswith("Path skipped because it cannot be")
+    assert "--exclude" in warning["event"]
+    assert warning["path"].startswith(str(deep_folders))
+    assert warning["error"] == os.strerror(errno.ENAMETOOLONG)
+
+
+def test_find_excluded_folder_not_searched(
+    tmp_path: Path, deep_folders: Path
+) -> None:
+    errors: list[OSError] = []
+
+    files = find_notebooks(
+        [tmp_path], [deep_folders.name], on_error=errors.append
+    )
+
+    assert files == []
+    assert errors == []
+
+
+def test_find_path_too_long(tmp_path: Path) -> None:
+    given = tmp_path / ("x" * 300)
+
+    with pytest.raises(ConfigError) as raised:
+        find_notebooks([given])
+    assert str(raised.value) == (
+        f"Cannot read notebook path {given}: File name too long"
+    )
+
+
+def test_no_notebooks_error_names_skipped(tmp_path: Path) -> None:
+    errors = [
+        OSError(errno.EACCES, "Permission denied", str(tmp_path / "a")),
+        OSError(errno.EACCES, "Permission denied", str(tmp_path / "b")),
+    ]
+
+    error = no_notebooks_error([tmp_path], errors)
+
+    assert str(error) == (
+        f"No notebooks found under {tmp_path}. Cannot read {tmp_path / 'a'}"
+        " (Permission denied) and 1 more paths. Shorten the path or fix its"
+        " permissions"
+    )

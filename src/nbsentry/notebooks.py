@@ -4,16 +4,19 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import nbformat
+import structlog
 
 from .exceptions import ConfigError, InvalidNotebookError
 from .report import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "CodeCell",
@@ -21,7 +24,10 @@ __all__ = [
     "NotebookFile",
     "find_notebooks",
     "load_notebook",
+    "no_notebooks_error",
 ]
+
+_logger = structlog.get_logger("nbsentry")
 
 _CHECKPOINTS = ".ipynb_checkpoints"
 
@@ -104,13 +110,17 @@ class Notebook:
 
 
 def find_notebooks(
-    paths: list[Path], exclude: list[str] | None = None
+    paths: list[Path],
+    exclude: list[str] | None = None,
+    *,
+    on_error: Callable[[OSError], None] | None = None,
 ) -> list[NotebookFile]:
     """Find notebooks under files and folders, sorted by name.
 
-    Folders are searched recursively, skipping ``.ipynb_checkpoints``. A
-    notebook's name is its path relative to the folder given, or its file
-    name when the file itself is given.
+    Folders are searched recursively, skipping ``.ipynb_checkpoints`` and
+    without following symbolic links to folders. A notebook's name is its
+    path relative to the folder given, or its file name when the file
+    itself is given.
 
     Names appear in logs, Sentry tags and fingerprints, so they must be
     unique. Notebooks whose names collide get the name of the folder given
@@ -127,6 +137,11 @@ def find_notebooks(
         path relative to the folder given, its file name, the name of a
         folder between them, its path as given (the folder given joined
         with the relative path) or its absolute path.
+    on_error
+        Called with each `OSError` raised while searching below a folder
+        given, such as a folder that cannot be listed or a path longer
+        than the system allows. The search goes on without that folder or
+        file. By default the error is logged as a warning.
 
     Returns
     -------
@@ -136,15 +151,14 @@ def find_notebooks(
     Raises
     ------
     ConfigError
-        Raised if a path does not exist or a file given is not a notebook.
+        Raised if a path does not exist or cannot be read, or a file given
+        is not a notebook.
     """
     patterns = exclude or []
+    report_error = on_error or _log_skipped
     found: dict[Path, _Candidate] = {}
     for given in paths:
-        if not given.exists():
-            msg = f"Notebook path not found: {given}"
-            raise ConfigError(msg)
-        if given.is_file():
+        if _is_file(given):
             if given.suffix != ".ipynb":
                 msg = f"Not a notebook (expected a .ipynb file): {given}"
                 raise ConfigError(msg)
@@ -152,9 +166,7 @@ def find_notebooks(
         else:
             candidates = [
                 (path, path.relative_to(given).as_posix(), given)
-                for path in sorted(given.rglob("*.ipynb"))
-                if _CHECKPOINTS not in path.relative_to(given).parts
-                and path.is_file()
+                for path in _search_folder(given, patterns, report_error)
             ]
         for path, name, root in candidates:
             if _is_excluded(path, name, patterns):
@@ -164,6 +176,88 @@ def find_notebooks(
             found.setdefault(resolved, candidate)
     files = _unique_names(list(found.values()))
     return sorted(files, key=lambda f: (f.name, str(f.path)))
+
+
+def no_notebooks_error(
+    paths: list[Path],
+    unreadable: Sequence[OSError] = (),
+) -> ConfigError:
+    """Build the error for a search that found no notebook to run.
+
+    Parameters
+    ----------
+    paths
+        Notebook files and folders searched.
+    unreadable
+        Errors the search met, as `find_notebooks` passes them to
+        ``on_error``. The error names the first one.
+
+    Returns
+    -------
+    ConfigError
+        The error, to raise.
+    """
+    shown = ", ".join(str(p) for p in paths)
+    message = f"No notebooks found under {shown}"
+    if unreadable:
+        first = unreadable[0]
+        message += f". Cannot read {first.filename} ({first.strerror})"
+        if len(unreadable) > 1:
+            message += f" and {len(unreadable) - 1} more paths"
+        message += ". Shorten the path or fix its permissions"
+    return ConfigError(message)
+
+
+def _is_file(given: Path) -> bool:
+    """Check that a path given exists, and whether it is a file."""
+    try:
+        if not given.exists():
+            msg = f"Notebook path not found: {given}"
+            raise ConfigError(msg)
+        return given.is_file()
+    except OSError as exc:
+        msg = f"Cannot read notebook path {given}: {exc.strerror}"
+        raise ConfigError(msg) from None
+
+
+def _search_folder(
+    root: Path, patterns: list[str], on_error: Callable[[OSError], None]
+) -> list[Path]:
+    """List the notebook files below a folder, sorted.
+
+    ``os.walk`` passes each folder it cannot list to ``on_error`` and goes
+    on with the others, where ``Path.rglob`` of Python 3.11 raises.
+    """
+    notebooks: list[Path] = []
+    for folder, subfolders, files in os.walk(root, onerror=on_error):
+        # A folder whose name matches a pattern excludes every notebook
+        # below it, so it is not searched at all.
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if name != _CHECKPOINTS and not _matches_any(name, patterns)
+        ]
+        for name in files:
+            if not name.endswith(".ipynb"):
+                continue
+            path = Path(folder, name)
+            try:
+                is_file = path.is_file()
+            except OSError as exc:
+                on_error(exc)
+                continue
+            if is_file:
+                notebooks.append(path)
+    return sorted(notebooks)
+
+
+def _log_skipped(exc: OSError) -> None:
+    _logger.warning(
+        "Path skipped because it cannot be read. Shorten it, fix its"
+        " permissions or leave it out with --exclude",
+        path=exc.filename,
+        error=exc.strerror,
+    )
 
 
 @dataclass
@@ -218,13 +312,13 @@ def _is_excluded(path: Path, name: str, patterns: list[str]) -> bool:
         path.absolute().as_posix(),
         path.resolve().as_posix(),
     }
-    parts = name.split("/")
-    for pattern in patterns:
-        if any(fnmatch.fnmatchcase(n, pattern) for n in whole_names):
-            return True
-        if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
-            return True
-    return False
+    if any(_matches_any(part, patterns) for part in name.split("/")):
+        return True
+    return any(_matches_any(whole, patterns) for whole in whole_names)
+
+
+def _matches_any(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def load_notebook(file: NotebookFile) -> Notebook:

@@ -7,6 +7,7 @@ import errno
 import json
 import os
 import shutil
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -468,3 +469,33 @@ def test_no_notebooks_error_names_skipped(tmp_path: Path) -> None:
         " (Permission denied) and 1 more paths. Shorten the path or fix its"
         " permissions"
     )
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["3", "x", "x"], ["3", "x", "3-2"]),
+        (["3", "3-2", "x", "x"], ["3", "3-2", "x", "4"]),
+        (["3", "3-2", "lone\ud800"], ["3", "3-2", "3-3"]),
+    ],
+)
+def test_load_fallback_ids_unique(
+    tmp_path: Path, ids: list[str | None], expected: list[str]
+) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, ids)
+
+    # nbformat warns about the duplicate x and gives it a random id.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateCellId)
+        cell_ids = _cell_ids(path)
+
+    assert cell_ids == expected
+
+
+def test_load_missing_id_before_number(tmp_path: Path) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, [None, "1"])
+
+    with pytest.warns(MissingIDFieldWarning):
+        cell_ids = _cell_ids(path)
+
+    assert cell_ids == ["1-2", "1"]

@@ -7,7 +7,7 @@ import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import nbformat
 import structlog
@@ -61,7 +61,10 @@ class CodeCell:
     """Position among code cells, from 1, as JupyterLab counts them."""
 
     cell_id: str
-    """The nbformat cell id, or ``number`` as text if the file has none.
+    """Id unique in the notebook: the nbformat cell id, or ``number``.
+
+    A cell gets its number if the file has no usable id for it, and then
+    ``3-2`` and so on in place of ``3`` if another cell has the id ``3``.
 
     Ids are taken only from files of nbformat 4.5 or later. Older files
     get random ids each time nbformat converts them, which would change
@@ -361,26 +364,23 @@ def load_notebook(file: NotebookFile) -> Notebook:
         # nbformat raises several unrelated types for malformed content.
         msg = f"Notebook cannot be parsed: {type(exc).__name__}: {exc}"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
+    code_cells = [
+        (index, cell)
+        for index, cell in enumerate(node.get("cells", []))
+        if cell.get("cell_type") == "code"
+    ]
+    cell_ids = _assign_cell_ids(code_cells, file_ids)
     cells: list[CodeCell] = []
-    for index, cell in enumerate(node.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
-        number = len(cells) + 1
+    for (index, cell), cell_id in zip(code_cells, cell_ids, strict=True):
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
         tags = cell.get("metadata", {}).get("tags", [])
-        cell_id = cell.get("id")
-        # nbformat replaces a duplicate id with a random one, so an id is
-        # used only if the file itself has it at this position.
-        stable = index < len(file_ids) and cell_id == file_ids[index]
-        if not (stable and _usable_id(cell_id)):
-            cell_id = str(number)
         cells.append(
             CodeCell(
                 index=index,
-                number=number,
-                cell_id=str(cell_id),
+                number=len(cells) + 1,
+                cell_id=cell_id,
                 source=str(source),
                 tags=frozenset(str(t) for t in tags),
             )
@@ -392,6 +392,41 @@ def load_notebook(file: NotebookFile) -> Notebook:
         kernel_name=str(kernel_name) if kernel_name else None,
         cells=tuple(cells),
     )
+
+
+def _assign_cell_ids(
+    code_cells: list[tuple[int, Any]], file_ids: list[object]
+) -> list[str]:
+    """Pick an id for each code cell, unique within the notebook.
+
+    A cell keeps the id the file stores for it if the id is usable and no
+    earlier code cell keeps the same id. nbformat replaces a duplicate id
+    with a random one, so an id counts as stored only if the file has it
+    at the cell's position. Every other cell gets its number, such as
+    ``3``, or ``3-2``, ``3-3`` and so on if another cell keeps ``3``.
+    """
+    stored_ids: list[str | None] = []
+    used_ids: set[str] = set()
+    for index, cell in code_cells:
+        cell_id = cell.get("id")
+        stored = index < len(file_ids) and cell_id == file_ids[index]
+        if stored and _usable_id(cell_id) and cell_id not in used_ids:
+            stored_ids.append(cell_id)
+            used_ids.add(cell_id)
+        else:
+            stored_ids.append(None)
+    assigned: list[str] = []
+    for number, stored_id in enumerate(stored_ids, start=1):
+        cell_id = stored_id
+        if cell_id is None:
+            cell_id = str(number)
+            suffix = 2
+            while cell_id in used_ids:
+                cell_id = f"{number}-{suffix}"
+                suffix += 1
+            used_ids.add(cell_id)
+        assigned.append(cell_id)
+    return assigned
 
 
 def _usable_id(cell_id: object) -> bool:

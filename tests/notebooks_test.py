@@ -499,3 +499,40 @@ def test_load_missing_id_before_number(tmp_path: Path) -> None:
         cell_ids = _cell_ids(path)
 
     assert cell_ids == ["1-2", "1"]
+
+
+def _write_tags(path: Path, tags: object) -> Path:
+    """Write an nbformat 4.5 notebook with two cells, tagging the second."""
+    path = _write_v4(path, 5, ["first", "second"])
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    notebook["cells"][1]["metadata"]["tags"] = tags
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def test_load_tags_string_one_tag(tmp_path: Path) -> None:
+    path = _write_tags(tmp_path / "nb.ipynb", "skip-execution")
+
+    notebook = load_notebook(NotebookFile(path, path.name))
+
+    assert notebook.cells[1].tags == frozenset({"skip-execution"})
+    assert notebook.cells[1].skip
+    assert not notebook.cells[0].skip
+
+
+@pytest.mark.parametrize(
+    ("tags", "kind"),
+    [(None, "null"), (5, "a number"), ({"a": 1}, "an object")],
+)
+def test_load_tags_invalid_type(
+    tmp_path: Path, tags: object, kind: str
+) -> None:
+    path = _write_tags(tmp_path / "nb.ipynb", tags)
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        "Notebook is invalid: the tags of code cell #2 must be a list of"
+        f" strings, not {kind}. Fix metadata.tags of that cell in the"
+        " .ipynb file"
+    )

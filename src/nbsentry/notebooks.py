@@ -375,11 +375,23 @@ def load_notebook(file: NotebookFile) -> Notebook:
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
+        number = len(cells) + 1
         tags = cell.get("metadata", {}).get("tags", [])
+        if isinstance(tags, str):
+            # nbformat requires a list, but nbclient tests tags with ``in``,
+            # so it also skips a cell whose tags are "skip-execution".
+            tags = [tags]
+        if not isinstance(tags, list):
+            msg = (
+                f"Notebook is invalid: the tags of code cell #{number} must"
+                f" be a list of strings, not {_json_type(tags)}. Fix"
+                " metadata.tags of that cell in the .ipynb file"
+            )
+            raise InvalidNotebookError(msg, notebook=file.name)
         cells.append(
             CodeCell(
                 index=index,
-                number=len(cells) + 1,
+                number=number,
                 cell_id=cell_id,
                 source=str(source),
                 tags=frozenset(str(t) for t in tags),
@@ -427,6 +439,21 @@ def _assign_cell_ids(
             used_ids.add(cell_id)
         assigned.append(cell_id)
     return assigned
+
+
+def _json_type(value: object) -> str:
+    """Name the JSON type of a value that ``json.loads`` returned."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
 
 
 def _usable_id(cell_id: object) -> bool:

@@ -536,3 +536,84 @@ def test_load_tags_invalid_type(
         f" strings, not {kind}. Fix metadata.tags of that cell in the"
         " .ipynb file"
     )
+
+
+def _code_cell(**fields: object) -> dict[str, object]:
+    cell: dict[str, object] = {
+        "cell_type": "code",
+        "id": "a",
+        "metadata": {},
+        "source": "x = 1",
+        "outputs": [],
+        "execution_count": None,
+    }
+    cell.update(fields)
+    return cell
+
+
+def _v4(**fields: object) -> dict[str, object]:
+    notebook: dict[str, object] = {
+        "cells": [_code_cell()],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    notebook.update(fields)
+    return notebook
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ([], "the file must contain a JSON object, not an array"),
+        (
+            _v4(
+                cells=[
+                    _code_cell(metadata={"tags": None}),
+                    _code_cell(id="b", metadata=[]),
+                ]
+            ),
+            "cells[1].metadata must be an object, not an array",
+        ),
+        (_v4(metadata=[]), "metadata must be an object, not an array"),
+        (_v4(cells="nope"), "cells must be an array, not a string"),
+        (_v4(cells=[1]), "cells[0] must be an object, not a number"),
+        (_v4(cells=[{"source": "x"}]), "cells[0].cell_type is missing"),
+        (
+            _v4(cells=[_code_cell(source=["x", 1])]),
+            "cells[0].source[1] must be a string, not a number",
+        ),
+        (
+            _v4(cells=[_code_cell(outputs=[1])]),
+            "cells[0].outputs[0] must be an object, not a number",
+        ),
+        (_v4(nbformat="4"), "nbformat must be an integer, not a string"),
+        (
+            _v4(nbformat=5),
+            "nbformat version 5 is not supported, only versions 1, 2, 3, 4",
+        ),
+        (
+            _v4(nbformat_minor="5"),
+            "nbformat_minor must be an integer, not a string",
+        ),
+        (
+            {
+                "nbformat": 3,
+                "nbformat_minor": 0,
+                "worksheets": [{"cells": [1]}],
+            },
+            "worksheets[0].cells[0] must be an object, not a number",
+        ),
+    ],
+)
+def test_load_invalid_structure(
+    tmp_path: Path, content: object, problem: str
+) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(content), encoding="utf-8")
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        f"Notebook is invalid: {problem}. Fix it in the .ipynb file"
+    )

@@ -13,6 +13,7 @@ import nbformat
 import structlog
 
 from .exceptions import ConfigError, InvalidNotebookError
+from .notebook_json import find_structure_problem, json_type
 from .report import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:
@@ -351,15 +352,22 @@ def load_notebook(file: NotebookFile) -> Notebook:
         msg = "Notebook is not valid UTF-8; save it with UTF-8 encoding"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
     try:
-        # NOTE: the text is parsed twice, once untouched to see the file's
-        # own version and ids, and once by nbformat, which converts it.
-        file_ids = _stable_cell_ids(json.loads(text))
+        # NOTE: the text is parsed twice, once untouched to check it and to
+        # see the file's own version and ids, and once by nbformat, which
+        # converts it.
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
+        msg = "Notebook is not valid JSON; open and save it in JupyterLab"
+        raise InvalidNotebookError(msg, notebook=file.name) from exc
+    problem = find_structure_problem(raw)
+    if problem is not None:
+        msg = f"Notebook is invalid: {problem}. Fix it in the .ipynb file"
+        raise InvalidNotebookError(msg, notebook=file.name)
+    file_ids = _stable_cell_ids(raw)
+    try:
         node = nbformat.reads(  # type: ignore[no-untyped-call]
             text, as_version=4
         )
-    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
-        msg = "Notebook is not valid JSON; open and save it in JupyterLab"
-        raise InvalidNotebookError(msg, notebook=file.name) from exc
     except Exception as exc:
         # nbformat raises several unrelated types for malformed content.
         msg = f"Notebook cannot be parsed: {type(exc).__name__}: {exc}"
@@ -384,7 +392,7 @@ def load_notebook(file: NotebookFile) -> Notebook:
         if not isinstance(tags, list):
             msg = (
                 f"Notebook is invalid: the tags of code cell #{number} must"
-                f" be a list of strings, not {_json_type(tags)}. Fix"
+                f" be a list of strings, not {json_type(tags)}. Fix"
                 " metadata.tags of that cell in the .ipynb file"
             )
             raise InvalidNotebookError(msg, notebook=file.name)
@@ -439,21 +447,6 @@ def _assign_cell_ids(
             used_ids.add(cell_id)
         assigned.append(cell_id)
     return assigned
-
-
-def _json_type(value: object) -> str:
-    """Name the JSON type of a value that ``json.loads`` returned."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, int | float):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
 
 
 def _usable_id(cell_id: object) -> bool:

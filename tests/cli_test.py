@@ -345,3 +345,17 @@ def test_only_too_long_path(tmp_path: Path) -> None:
     assert message.endswith(
         " (File name too long). Shorten the path or fix its permissions"
     )
+
+
+def test_exclude_everything(tmp_path: Path) -> None:
+    result = invoke_cli(
+        [PASSING, "--exclude", "*", "--spool", str(tmp_path / "spool")]
+    )
+
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f"Error: No notebooks to run under {PASSING}, because the exclude"
+        " patterns '*' match the notebook found. Change --exclude or"
+        " 'exclude' in the config file"
+    )
+    assert not (tmp_path / "spool").exists()

@@ -462,7 +462,7 @@ def test_no_notebooks_error_names_skipped(tmp_path: Path) -> None:
         OSError(errno.EACCES, "Permission denied", str(tmp_path / "b")),
     ]
 
-    error = no_notebooks_error([tmp_path], errors)
+    error = no_notebooks_error([tmp_path], unreadable=errors)
 
     assert str(error) == (
         f"No notebooks found under {tmp_path}. Cannot read {tmp_path / 'a'}"
@@ -617,3 +617,29 @@ def test_load_invalid_structure(
     assert raised.value.message == (
         f"Notebook is invalid: {problem}. Fix it in the .ipynb file"
     )
+
+
+def test_no_notebooks_error_names_exclusion() -> None:
+    error = no_notebooks_error([TREE], ["*.ipynb", "other"])
+
+    assert str(error) == (
+        f"No notebooks to run under {TREE}, because the exclude patterns"
+        " '*.ipynb', 'other' match all 2 notebooks found. Change --exclude"
+        " or 'exclude' in the config file"
+    )
+
+
+def test_no_notebooks_error_one_excluded() -> None:
+    error = no_notebooks_error([TREE / "a.ipynb"], ["a*"])
+
+    assert str(error) == (
+        f"No notebooks to run under {TREE / 'a.ipynb'}, because the exclude"
+        " patterns 'a*' match the notebook found. Change --exclude or"
+        " 'exclude' in the config file"
+    )
+
+
+def test_no_notebooks_error_nothing_excluded(tmp_path: Path) -> None:
+    error = no_notebooks_error([tmp_path], ["*"])
+
+    assert str(error) == f"No notebooks found under {tmp_path}"

@@ -75,7 +75,7 @@ class NotebookRunner:
     def _new_pass(self) -> list[NotebookFile]:
         files = find_notebooks(self.config.paths, self.config.exclude)
         if not files:
-            raise no_notebooks_error(self.config.paths)
+            raise no_notebooks_error(self.config.paths, self.config.exclude)
         if self.config.order is NotebookOrder.shuffled:
             self._random.shuffle(files)
         self._pass_size = len(files)

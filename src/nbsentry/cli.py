@@ -304,7 +304,9 @@ def _run(settings: RunConfig) -> int:
             settings.paths, settings.exclude, on_error=unreadable.append
         )
         if not found:
-            raise no_notebooks_error(settings.paths, unreadable)
+            raise no_notebooks_error(
+                settings.paths, settings.exclude, unreadable
+            )
         if settings.kernel is not None:
             backend.check_kernel(settings.kernel)
         if settings.dsn is not None:

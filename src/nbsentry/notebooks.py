@@ -184,6 +184,7 @@ def find_notebooks(
 
 def no_notebooks_error(
     paths: list[Path],
+    exclude: list[str] | None = None,
     unreadable: Sequence[OSError] = (),
 ) -> ConfigError:
     """Build the error for a search that found no notebook to run.
@@ -192,6 +193,9 @@ def no_notebooks_error(
     ----------
     paths
         Notebook files and folders searched.
+    exclude
+        Glob patterns of the search. When they left out every notebook
+        found, the error names them.
     unreadable
         Errors the search met, as `find_notebooks` passes them to
         ``on_error``. The error names the first one.
@@ -202,7 +206,21 @@ def no_notebooks_error(
         The error, to raise.
     """
     shown = ", ".join(str(p) for p in paths)
-    message = f"No notebooks found under {shown}"
+    excluded = 0
+    if exclude:
+        excluded = len(find_notebooks(paths, on_error=lambda _: None))
+    if excluded:
+        patterns = ", ".join(repr(p) for p in exclude or [])
+        matched = (
+            "the notebook" if excluded == 1 else f"all {excluded} notebooks"
+        )
+        message = (
+            f"No notebooks to run under {shown}, because the exclude"
+            f" patterns {patterns} match {matched} found. Change --exclude"
+            " or 'exclude' in the config file"
+        )
+    else:
+        message = f"No notebooks found under {shown}"
     if unreadable:
         first = unreadable[0]
         message += f". Cannot read {first.filename} ({first.strerror})"

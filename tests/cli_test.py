@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from tests.support.cli import (
     run_cli_subprocess,
     start_cli_subprocess,
 )
-from tests.support.runs import REPO_ROOT, write_notebook
+from tests.support.runs import REPO_ROOT, make_deep_folders, write_notebook
 
 if TYPE_CHECKING:
     from typer.testing import Result
@@ -454,3 +455,54 @@ def test_sigterm_summary_seconds(tmp_path: Path) -> None:
     assert row["Status"] == "cancelled"
     assert row["Cells"] == "1"
     assert float(row["Seconds"]) >= 1
+
+
+def test_too_long_path_skipped(tmp_path: Path) -> None:
+    root = tmp_path / "notebooks"
+    root.mkdir()
+    write_notebook(root / "ok.ipynb", ["x = 1"])
+    top = make_deep_folders(root)
+    try:
+        result = invoke_cli([str(root), "--spool", str(tmp_path / "spool")])
+    finally:
+        shutil.rmtree(top)
+
+    assert result.exit_code == 0, result.output
+    assert "Traceback" not in result.output
+    skipped = [
+        line for line in result.stderr.splitlines() if "Path skipped" in line
+    ]
+    assert len(skipped) == 1
+    assert f"path={top}" in skipped[0]
+    assert _row(result, "ok.ipynb")["Status"] == "passed"
+
+
+def test_only_too_long_path(tmp_path: Path) -> None:
+    top = make_deep_folders(tmp_path)
+    try:
+        result = invoke_cli([str(tmp_path), "--spool", str(tmp_path / "s")])
+    finally:
+        shutil.rmtree(top)
+
+    assert result.exit_code == 2
+    message = " ".join(result.stderr.split())
+    assert message.startswith(
+        f"Error: No notebooks found under {tmp_path}. Cannot read {top}/"
+    )
+    assert message.endswith(
+        " (File name too long). Shorten the path or fix its permissions"
+    )
+
+
+def test_exclude_everything(tmp_path: Path) -> None:
+    result = invoke_cli(
+        [PASSING, "--exclude", "*", "--spool", str(tmp_path / "spool")]
+    )
+
+    assert result.exit_code == 2
+    assert " ".join(result.stderr.split()) == (
+        f"Error: No notebooks to run under {PASSING}, because the exclude"
+        " patterns '*' match the notebook found. Change --exclude or"
+        " 'exclude' in the config file"
+    )
+    assert not (tmp_path / "spool").exists()

@@ -359,3 +359,46 @@ def test_file_paths_relative_to_file(tmp_path: Path) -> None:
     assert values["paths"] == [str(path.parent / "nb"), "/abs/nb"]
     assert values["working-directory"] == str(path.parent / "work")
     assert values["spool"] == str(path.parent / "out")
+
+
+_KEY = "feedfacecafebeefdeadc0dedecafbad"
+
+
+@pytest.mark.parametrize(
+    ("dsn_line", "position"),
+    [
+        (f"dsn: http://{_KEY}@127.0.0.1:9/1: x", "line 2, column 59"),
+        (f'dsn: "http://{_KEY}@127.0.0.1:9/1', "line 3, column 1"),
+    ],
+    ids=["mapping-value", "unclosed-quote"],
+)
+def test_yaml_error_hides_dsn(
+    tmp_path: Path, dsn_line: str, position: str
+) -> None:
+    notebook = write_notebook(tmp_path / "nb.ipynb", ["x = 1"])
+    path = tmp_path / "run.yaml"
+    path.write_text(f"paths: [{notebook}]\n{dsn_line}\n", encoding="utf-8")
+
+    result = invoke_cli(["--config", str(path)])
+
+    assert result.exit_code == 2
+    # Rich may wrap the message, so whitespace is removed before the key
+    # is looked for in pieces of four characters.
+    output = "".join(result.output.split())
+    pieces = {_KEY[i : i + 4] for i in range(len(_KEY) - 3)}
+    assert [piece for piece in pieces if piece in output] == []
+    message = " ".join(result.stderr.split())
+    assert f"Config file {path} is not valid YAML: " in message
+    assert f" at {position}" in message
+    assert "Fix the YAML syntax there." in message
+
+
+def test_yaml_error_hides_quoted_text(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(f"dsn: !{_KEY} x\nflock: *{_KEY}\n", encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config_file(path)
+    assert _KEY not in str(raised.value)
+    assert "<hidden>" in str(raised.value)
+    assert raised.value.__cause__ is None

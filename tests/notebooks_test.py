@@ -3,18 +3,34 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import os
+import shutil
+import warnings
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 from structlog.testing import capture_logs
 
 from nbsentry.exceptions import ConfigError, InvalidNotebookError
-from nbsentry.notebooks import NotebookFile, find_notebooks, load_notebook
-from tests.support.runs import REPO_ROOT, logs_named, write_notebook
+from nbsentry.notebooks import (
+    NotebookFile,
+    find_notebooks,
+    load_notebook,
+    no_notebooks_error,
+)
+from tests.support.runs import (
+    REPO_ROOT,
+    logs_named,
+    make_deep_folders,
+    write_notebook,
+)
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
 
 DATA = REPO_ROOT / "tests" / "data"
 TREE = DATA / "tree"
@@ -407,3 +423,248 @@ def test_load_unusable_ids_numbered(tmp_path: Path) -> None:
     path = _write_v4(tmp_path / "nb.ipynb", 5, ids)
 
     assert _cell_ids(path) == ["1", "2", "x" * 200]
+
+
+@pytest.fixture
+def deep_folders(tmp_path: Path) -> Iterator[Path]:
+    top = make_deep_folders(tmp_path)
+    yield top
+    shutil.rmtree(top)
+
+
+def test_find_skips_too_long_path(tmp_path: Path, deep_folders: Path) -> None:
+    write_notebook(tmp_path / "ok.ipynb", ["x = 1"])
+    errors: list[OSError] = []
+
+    files = find_notebooks([tmp_path], on_error=errors.append)
+
+    assert _names(files) == ["ok.ipynb"]
+    (error,) = errors
+    assert error.errno == errno.ENAMETOOLONG
+    assert str(error.filename).startswith(str(deep_folders))
+
+
+def test_find_logs_skipped_path(tmp_path: Path, deep_folders: Path) -> None:
+    write_notebook(tmp_path / "ok.ipynb", ["x = 1"])
+
+    with capture_logs() as logs:
+        files = find_notebooks([tmp_path])
+
+    assert _names(files) == ["ok.ipynb"]
+    (warning,) = logs
+    assert warning["log_level"] == "warning"
+    assert warning["event"].startswith("Path skipped because it cannot be")
+    assert "--exclude" in warning["event"]
+    assert warning["path"].startswith(str(deep_folders))
+    assert warning["error"] == os.strerror(errno.ENAMETOOLONG)
+
+
+def test_find_excluded_folder_not_searched(
+    tmp_path: Path, deep_folders: Path
+) -> None:
+    errors: list[OSError] = []
+
+    files = find_notebooks(
+        [tmp_path], [deep_folders.name], on_error=errors.append
+    )
+
+    assert files == []
+    assert errors == []
+
+
+def test_find_path_too_long(tmp_path: Path) -> None:
+    given = tmp_path / ("x" * 300)
+
+    with pytest.raises(ConfigError) as raised:
+        find_notebooks([given])
+    assert str(raised.value) == (
+        f"Cannot read notebook path {given}: File name too long"
+    )
+
+
+def test_no_notebooks_error_names_skipped(tmp_path: Path) -> None:
+    errors = [
+        OSError(errno.EACCES, "Permission denied", str(tmp_path / "a")),
+        OSError(errno.EACCES, "Permission denied", str(tmp_path / "b")),
+    ]
+
+    error = no_notebooks_error([tmp_path], unreadable=errors)
+
+    assert str(error) == (
+        f"No notebooks found under {tmp_path}. Cannot read {tmp_path / 'a'}"
+        " (Permission denied) and 1 more paths. Shorten the path or fix its"
+        " permissions"
+    )
+
+
+@pytest.mark.parametrize(
+    ("ids", "expected"),
+    [
+        (["3", "x", "x"], ["3", "x", "3-2"]),
+        (["3", "3-2", "x", "x"], ["3", "3-2", "x", "4"]),
+        (["3", "3-2", "lone\ud800"], ["3", "3-2", "3-3"]),
+    ],
+)
+def test_load_fallback_ids_unique(
+    tmp_path: Path, ids: list[str | None], expected: list[str]
+) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, ids)
+
+    # nbformat warns about the duplicate x and gives it a random id.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DuplicateCellId)
+        cell_ids = _cell_ids(path)
+
+    assert cell_ids == expected
+
+
+def test_load_missing_id_before_number(tmp_path: Path) -> None:
+    path = _write_v4(tmp_path / "nb.ipynb", 5, [None, "1"])
+
+    cell_ids = _cell_ids(path)
+
+    assert cell_ids == ["1-2", "1"]
+
+
+def _write_tags(path: Path, tags: object) -> Path:
+    """Write an nbformat 4.5 notebook with two cells, tagging the second."""
+    path = _write_v4(path, 5, ["first", "second"])
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    notebook["cells"][1]["metadata"]["tags"] = tags
+    path.write_text(json.dumps(notebook), encoding="utf-8")
+    return path
+
+
+def test_load_tags_string_one_tag(tmp_path: Path) -> None:
+    path = _write_tags(tmp_path / "nb.ipynb", "skip-execution")
+
+    notebook = load_notebook(NotebookFile(path, path.name))
+
+    assert notebook.cells[1].tags == frozenset({"skip-execution"})
+    assert notebook.cells[1].skip
+    assert not notebook.cells[0].skip
+
+
+@pytest.mark.parametrize(
+    ("tags", "kind"),
+    [(None, "null"), (5, "a number"), ({"a": 1}, "an object")],
+)
+def test_load_tags_invalid_type(
+    tmp_path: Path, tags: object, kind: str
+) -> None:
+    path = _write_tags(tmp_path / "nb.ipynb", tags)
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        "Notebook is invalid: the tags of code cell #2 must be a list of"
+        f" strings, not {kind}. Fix metadata.tags of that cell in the"
+        " .ipynb file"
+    )
+
+
+def _code_cell(**fields: object) -> dict[str, object]:
+    cell: dict[str, object] = {
+        "cell_type": "code",
+        "id": "a",
+        "metadata": {},
+        "source": "x = 1",
+        "outputs": [],
+        "execution_count": None,
+    }
+    cell.update(fields)
+    return cell
+
+
+def _v4(**fields: object) -> dict[str, object]:
+    notebook: dict[str, object] = {
+        "cells": [_code_cell()],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
+    notebook.update(fields)
+    return notebook
+
+
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ([], "the file must contain a JSON object, not an array"),
+        (
+            _v4(
+                cells=[
+                    _code_cell(metadata={"tags": None}),
+                    _code_cell(id="b", metadata=[]),
+                ]
+            ),
+            "cells[1].metadata must be an object, not an array",
+        ),
+        (_v4(metadata=[]), "metadata must be an object, not an array"),
+        (_v4(cells="nope"), "cells must be an array, not a string"),
+        (_v4(cells=[1]), "cells[0] must be an object, not a number"),
+        (_v4(cells=[{"source": "x"}]), "cells[0].cell_type is missing"),
+        (
+            _v4(cells=[_code_cell(source=["x", 1])]),
+            "cells[0].source[1] must be a string, not a number",
+        ),
+        (
+            _v4(cells=[_code_cell(outputs=[1])]),
+            "cells[0].outputs[0] must be an object, not a number",
+        ),
+        (_v4(nbformat="4"), "nbformat must be an integer, not a string"),
+        (
+            _v4(nbformat=5),
+            "nbformat version 5 is not supported, only versions 1, 2, 3, 4",
+        ),
+        (
+            _v4(nbformat_minor="5"),
+            "nbformat_minor must be an integer, not a string",
+        ),
+        (
+            {
+                "nbformat": 3,
+                "nbformat_minor": 0,
+                "worksheets": [{"cells": [1]}],
+            },
+            "worksheets[0].cells[0] must be an object, not a number",
+        ),
+    ],
+)
+def test_load_invalid_structure(
+    tmp_path: Path, content: object, problem: str
+) -> None:
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(content), encoding="utf-8")
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        f"Notebook is invalid: {problem}. Fix it in the .ipynb file"
+    )
+
+
+def test_no_notebooks_error_names_exclusion() -> None:
+    error = no_notebooks_error([TREE], ["*.ipynb", "other"])
+
+    assert str(error) == (
+        f"No notebooks to run under {TREE}, because the exclude patterns"
+        " '*.ipynb', 'other' match all 2 notebooks found. Change --exclude"
+        " or 'exclude' in the config file"
+    )
+
+
+def test_no_notebooks_error_one_excluded() -> None:
+    error = no_notebooks_error([TREE / "a.ipynb"], ["a*"])
+
+    assert str(error) == (
+        f"No notebooks to run under {TREE / 'a.ipynb'}, because the exclude"
+        " patterns 'a*' match the notebook found. Change --exclude or"
+        " 'exclude' in the config file"
+    )
+
+
+def test_no_notebooks_error_nothing_excluded(tmp_path: Path) -> None:
+    error = no_notebooks_error([tmp_path], ["*"])
+
+    assert str(error) == f"No notebooks found under {tmp_path}"

@@ -12,7 +12,7 @@ import structlog
 from .config import NotebookOrder, RunConfig
 from .exceptions import ConfigError, InvalidNotebookError, KernelStartError
 from .models import NotebookResult, NotebookStatus
-from .notebooks import NotebookFile, find_notebooks
+from .notebooks import NotebookFile, find_notebooks, no_notebooks_error
 from .runner import DEFAULT_KERNEL, NotebookExecutor
 from .sentry import Telemetry
 
@@ -70,9 +70,7 @@ class NotebookRunner:
     def _new_pass(self) -> list[NotebookFile]:
         files = find_notebooks(self.config.paths, self.config.exclude)
         if not files:
-            shown = ", ".join(str(p) for p in self.config.paths)
-            msg = f"No notebooks found under {shown}"
-            raise ConfigError(msg)
+            raise no_notebooks_error(self.config.paths, self.config.exclude)
         if self.config.order is NotebookOrder.shuffled:
             self._random.shuffle(files)
         self._pass_size = len(files)

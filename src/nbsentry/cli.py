@@ -27,7 +27,7 @@ from .config import (
 from .exceptions import ConfigError, KernelStartError
 from .logs import LogFormat, configure_logging
 from .models import NotebookResult, NotebookStatus
-from .notebooks import find_notebooks
+from .notebooks import find_notebooks, no_notebooks_error
 from .sentry import (
     check_spool,
     close_sentry,
@@ -298,11 +298,16 @@ def _run(settings: RunConfig) -> int:
     # Check everything a user can get wrong before Sentry starts, so that
     # a usage error sends nothing.
     try:
-        found = find_notebooks(settings.paths, settings.exclude)
+        # The runner searches again and logs the paths it cannot read, so
+        # here they only explain an empty search.
+        unreadable: list[OSError] = []
+        found = find_notebooks(
+            settings.paths, settings.exclude, on_error=unreadable.append
+        )
         if not found:
-            shown = ", ".join(str(p) for p in settings.paths)
-            msg = f"No notebooks found under {shown}"
-            raise ConfigError(msg)  # noqa: TRY301
+            raise no_notebooks_error(
+                settings.paths, settings.exclude, unreadable
+            )
         if settings.kernel is not None:
             backend.check_kernel(settings.kernel)
         if settings.dsn is not None:

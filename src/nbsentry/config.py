@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -269,8 +270,15 @@ def load_config_file(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        msg = f"Config file {path} is not valid YAML: {exc}"
-        raise ConfigError(msg) from exc
+        # PyYAML's own message quotes the text around the error, which can
+        # contain the DSN, so the message is rebuilt without it.
+        problem = _describe_yaml_error(exc, text)
+        msg = (
+            f"Config file {path} is not valid YAML: {problem}. Fix the YAML"
+            " syntax there. The file's text is not shown because it can"
+            " contain the DSN"
+        )
+        raise ConfigError(msg) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -283,6 +291,61 @@ def load_config_file(path: Path) -> dict[str, Any]:
         key: _relative_to(path.parent, value) if key in _PATH_KEYS else value
         for key, value in data.items()
     }
+
+
+_YAML_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+"""A value that PyYAML quotes with ``%r`` in an error message."""
+
+_YAML_SHOWN = re.compile(
+    r"<[a-z ]+>|[^\w\s]|\\(?:[tnr]|x[0-9a-f]{2}|u[0-9a-f]{4}|U[0-9a-f]{8})"
+)
+"""Quoted values safe to show: a token name such as ``<block end>``, or
+one character that is not a letter or digit, as Python's repr writes it."""
+
+
+def _describe_yaml_error(exc: yaml.YAMLError, text: str) -> str:
+    """Describe a YAML error by its problem and position, without file text.
+
+    PyYAML's problem and context are fixed phrases, but some of them quote
+    text from the file, such as a tag or an anchor. Those quoted values
+    are replaced by ``<hidden>``.
+    """
+    if isinstance(exc, yaml.MarkedYAMLError):
+        problem = _hide_quoted(exc.problem or "syntax error")
+        described = problem
+        if exc.problem_mark is not None:
+            described += f" at {_yaml_position(exc.problem_mark)}"
+        if exc.context:
+            context = _hide_quoted(exc.context)
+            described += f", {context}"
+            if exc.context_mark is not None:
+                described += f" ({_yaml_position(exc.context_mark)})"
+        return described
+    if isinstance(exc, yaml.reader.ReaderError) and isinstance(
+        exc.character, int
+    ):
+        # For text input, the position is an index into the whole text.
+        line = text.count("\n", 0, exc.position) + 1
+        column = exc.position - text.rfind("\n", 0, exc.position)
+        return (
+            f"unacceptable character U+{exc.character:04X} at line {line},"
+            f" column {column}: {exc.reason}"
+        )
+    return "the file cannot be parsed"
+
+
+def _yaml_position(mark: yaml.Mark) -> str:
+    # PyYAML counts lines and columns from 0, and editors from 1.
+    return f"line {mark.line + 1}, column {mark.column + 1}"
+
+
+def _hide_quoted(phrase: str) -> str:
+    def hide(match: re.Match[str]) -> str:
+        if _YAML_SHOWN.fullmatch(match.group()[1:-1]):
+            return match.group()
+        return "<hidden>"
+
+    return _YAML_QUOTED.sub(hide, phrase)
 
 
 _PATH_KEYS = frozenset(

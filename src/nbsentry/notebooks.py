@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import fnmatch
 import json
+import os
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import nbformat
@@ -13,10 +15,11 @@ import structlog
 from nbformat.warnings import DuplicateCellId, MissingIDFieldWarning
 
 from .exceptions import ConfigError, InvalidNotebookError
+from .notebook_json import find_structure_problem, json_type
 from .report import MAX_NAME_LENGTH
 
 if TYPE_CHECKING:
-    from pathlib import Path
+    from collections.abc import Callable, Sequence
 
 __all__ = [
     "CodeCell",
@@ -24,6 +27,7 @@ __all__ = [
     "NotebookFile",
     "find_notebooks",
     "load_notebook",
+    "no_notebooks_error",
 ]
 
 _logger = structlog.get_logger("nbsentry")
@@ -60,7 +64,10 @@ class CodeCell:
     """Position among code cells, from 1, as JupyterLab counts them."""
 
     cell_id: str
-    """The nbformat cell id, or ``number`` as text if the file has none.
+    """Id unique in the notebook: the nbformat cell id, or ``number``.
+
+    A cell gets its number if the file has no usable id for it, and then
+    ``3-2`` and so on in place of ``3`` if another cell has the id ``3``.
 
     Ids are taken only from files of nbformat 4.5 or later. Older files
     get random ids each time nbformat converts them, which would change
@@ -109,13 +116,17 @@ class Notebook:
 
 
 def find_notebooks(
-    paths: list[Path], exclude: list[str] | None = None
+    paths: list[Path],
+    exclude: list[str] | None = None,
+    *,
+    on_error: Callable[[OSError], None] | None = None,
 ) -> list[NotebookFile]:
     """Find notebooks under files and folders, sorted by name.
 
-    Folders are searched recursively, skipping ``.ipynb_checkpoints``. A
-    notebook's name is its path relative to the folder given, or its file
-    name when the file itself is given.
+    Folders are searched recursively, skipping ``.ipynb_checkpoints`` and
+    without following symbolic links to folders. A notebook's name is its
+    path relative to the folder given, or its file name when the file
+    itself is given.
 
     Names appear in logs, Sentry tags and fingerprints, so they must be
     unique. Notebooks whose names collide get the name of the folder given
@@ -132,6 +143,11 @@ def find_notebooks(
         path relative to the folder given, its file name, the name of a
         folder between them, its path as given (the folder given joined
         with the relative path) or its absolute path.
+    on_error
+        Called with each `OSError` raised while searching below a folder
+        given, such as a folder that cannot be listed or a path longer
+        than the system allows. The search goes on without that folder or
+        file. By default the error is logged as a warning.
 
     Returns
     -------
@@ -141,15 +157,14 @@ def find_notebooks(
     Raises
     ------
     ConfigError
-        Raised if a path does not exist or a file given is not a notebook.
+        Raised if a path does not exist or cannot be read, or a file given
+        is not a notebook.
     """
     patterns = exclude or []
+    report_error = on_error or _log_skipped
     found: dict[Path, _Candidate] = {}
     for given in paths:
-        if not given.exists():
-            msg = f"Notebook path not found: {given}"
-            raise ConfigError(msg)
-        if given.is_file():
+        if _is_file(given):
             if given.suffix != ".ipynb":
                 msg = f"Not a notebook (expected a .ipynb file): {given}"
                 raise ConfigError(msg)
@@ -157,9 +172,7 @@ def find_notebooks(
         else:
             candidates = [
                 (path, path.relative_to(given).as_posix(), given)
-                for path in sorted(given.rglob("*.ipynb"))
-                if _CHECKPOINTS not in path.relative_to(given).parts
-                and path.is_file()
+                for path in _search_folder(given, patterns, report_error)
             ]
         for path, name, root in candidates:
             if _is_excluded(path, name, patterns):
@@ -169,6 +182,106 @@ def find_notebooks(
             found.setdefault(resolved, candidate)
     files = _unique_names(list(found.values()))
     return sorted(files, key=lambda f: (f.name, str(f.path)))
+
+
+def no_notebooks_error(
+    paths: list[Path],
+    exclude: list[str] | None = None,
+    unreadable: Sequence[OSError] = (),
+) -> ConfigError:
+    """Build the error for a search that found no notebook to run.
+
+    Parameters
+    ----------
+    paths
+        Notebook files and folders searched.
+    exclude
+        Glob patterns of the search. When they left out every notebook
+        found, the error names them.
+    unreadable
+        Errors the search met, as `find_notebooks` passes them to
+        ``on_error``. The error names the first one.
+
+    Returns
+    -------
+    ConfigError
+        The error, to raise.
+    """
+    shown = ", ".join(str(p) for p in paths)
+    excluded = 0
+    if exclude:
+        excluded = len(find_notebooks(paths, on_error=lambda _: None))
+    if excluded:
+        patterns = ", ".join(repr(p) for p in exclude or [])
+        matched = (
+            "the notebook" if excluded == 1 else f"all {excluded} notebooks"
+        )
+        message = (
+            f"No notebooks to run under {shown}, because the exclude"
+            f" patterns {patterns} match {matched} found. Change --exclude"
+            " or 'exclude' in the config file"
+        )
+    else:
+        message = f"No notebooks found under {shown}"
+    if unreadable:
+        first = unreadable[0]
+        message += f". Cannot read {first.filename} ({first.strerror})"
+        if len(unreadable) > 1:
+            message += f" and {len(unreadable) - 1} more paths"
+        message += ". Shorten the path or fix its permissions"
+    return ConfigError(message)
+
+
+def _is_file(given: Path) -> bool:
+    """Check that a path given exists, and whether it is a file."""
+    try:
+        if not given.exists():
+            msg = f"Notebook path not found: {given}"
+            raise ConfigError(msg)
+        return given.is_file()
+    except OSError as exc:
+        msg = f"Cannot read notebook path {given}: {exc.strerror}"
+        raise ConfigError(msg) from None
+
+
+def _search_folder(
+    root: Path, patterns: list[str], on_error: Callable[[OSError], None]
+) -> list[Path]:
+    """List the notebook files below a folder, sorted.
+
+    ``os.walk`` passes each folder it cannot list to ``on_error`` and goes
+    on with the others, where ``Path.rglob`` of Python 3.11 raises.
+    """
+    notebooks: list[Path] = []
+    for folder, subfolders, files in os.walk(root, onerror=on_error):
+        # A folder whose name matches a pattern excludes every notebook
+        # below it, so it is not searched at all.
+        subfolders[:] = [
+            name
+            for name in subfolders
+            if name != _CHECKPOINTS and not _matches_any(name, patterns)
+        ]
+        for name in files:
+            if not name.endswith(".ipynb"):
+                continue
+            path = Path(folder, name)
+            try:
+                is_file = path.is_file()
+            except OSError as exc:
+                on_error(exc)
+                continue
+            if is_file:
+                notebooks.append(path)
+    return sorted(notebooks)
+
+
+def _log_skipped(exc: OSError) -> None:
+    _logger.warning(
+        "Path skipped because it cannot be read. Shorten it, fix its"
+        " permissions or leave it out with --exclude",
+        path=exc.filename,
+        error=exc.strerror,
+    )
 
 
 @dataclass
@@ -223,13 +336,13 @@ def _is_excluded(path: Path, name: str, patterns: list[str]) -> bool:
         path.absolute().as_posix(),
         path.resolve().as_posix(),
     }
-    parts = name.split("/")
-    for pattern in patterns:
-        if any(fnmatch.fnmatchcase(n, pattern) for n in whole_names):
-            return True
-        if any(fnmatch.fnmatchcase(part, pattern) for part in parts):
-            return True
-    return False
+    if any(_matches_any(part, patterns) for part in name.split("/")):
+        return True
+    return any(_matches_any(whole, patterns) for whole in whole_names)
+
+
+def _matches_any(name: str, patterns: list[str]) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in patterns)
 
 
 def load_notebook(file: NotebookFile) -> Notebook:
@@ -259,37 +372,53 @@ def load_notebook(file: NotebookFile) -> Notebook:
         msg = "Notebook is not valid UTF-8; save it with UTF-8 encoding"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
     try:
-        # NOTE: the text is parsed twice, once untouched to see the file's
-        # own version and ids, and once by nbformat, which converts it.
-        file_ids = _stable_cell_ids(json.loads(text))
-        node = _parse_and_log_warnings(text, file.name)
-    except (json.JSONDecodeError, nbformat.reader.NotJSONError) as exc:
+        # NOTE: the text is parsed twice, once untouched to check it and to
+        # see the file's own version and ids, and once by nbformat, which
+        # converts it.
+        raw = json.loads(text)
+    except json.JSONDecodeError as exc:
         msg = "Notebook is not valid JSON; open and save it in JupyterLab"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
+    problem = find_structure_problem(raw)
+    if problem is not None:
+        msg = f"Notebook is invalid: {problem}. Fix it in the .ipynb file"
+        raise InvalidNotebookError(msg, notebook=file.name)
+    file_ids = _stable_cell_ids(raw)
+    try:
+        node = _parse_and_log_warnings(text, file.name)
     except Exception as exc:
         # nbformat raises several unrelated types for malformed content.
         msg = f"Notebook cannot be parsed: {type(exc).__name__}: {exc}"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
+    code_cells = [
+        (index, cell)
+        for index, cell in enumerate(node.get("cells", []))
+        if cell.get("cell_type") == "code"
+    ]
+    cell_ids = _assign_cell_ids(code_cells, file_ids)
     cells: list[CodeCell] = []
-    for index, cell in enumerate(node.get("cells", [])):
-        if cell.get("cell_type") != "code":
-            continue
-        number = len(cells) + 1
+    for (index, cell), cell_id in zip(code_cells, cell_ids, strict=True):
         source = cell.get("source", "")
         if isinstance(source, list):
             source = "".join(source)
+        number = len(cells) + 1
         tags = cell.get("metadata", {}).get("tags", [])
-        cell_id = cell.get("id")
-        # nbformat replaces a duplicate id with a random one, so an id is
-        # used only if the file itself has it at this position.
-        stable = index < len(file_ids) and cell_id == file_ids[index]
-        if not (stable and _usable_id(cell_id)):
-            cell_id = str(number)
+        if isinstance(tags, str):
+            # nbformat requires a list, but nbclient tests tags with ``in``,
+            # so it also skips a cell whose tags are "skip-execution".
+            tags = [tags]
+        if not isinstance(tags, list):
+            msg = (
+                f"Notebook is invalid: the tags of code cell #{number} must"
+                f" be a list of strings, not {json_type(tags)}. Fix"
+                " metadata.tags of that cell in the .ipynb file"
+            )
+            raise InvalidNotebookError(msg, notebook=file.name)
         cells.append(
             CodeCell(
                 index=index,
                 number=number,
-                cell_id=str(cell_id),
+                cell_id=cell_id,
                 source=str(source),
                 tags=frozenset(str(t) for t in tags),
             )
@@ -337,6 +466,41 @@ def _log_warnings(caught: list[warnings.WarningMessage], name: str) -> None:
             message=str(group[0].message),
             count=len(group),
         )
+
+
+def _assign_cell_ids(
+    code_cells: list[tuple[int, Any]], file_ids: list[object]
+) -> list[str]:
+    """Pick an id for each code cell, unique within the notebook.
+
+    A cell keeps the id the file stores for it if the id is usable and no
+    earlier code cell keeps the same id. nbformat replaces a duplicate id
+    with a random one, so an id counts as stored only if the file has it
+    at the cell's position. Every other cell gets its number, such as
+    ``3``, or ``3-2``, ``3-3`` and so on if another cell keeps ``3``.
+    """
+    stored_ids: list[str | None] = []
+    used_ids: set[str] = set()
+    for index, cell in code_cells:
+        cell_id = cell.get("id")
+        stored = index < len(file_ids) and cell_id == file_ids[index]
+        if stored and _usable_id(cell_id) and cell_id not in used_ids:
+            stored_ids.append(cell_id)
+            used_ids.add(cell_id)
+        else:
+            stored_ids.append(None)
+    assigned: list[str] = []
+    for number, stored_id in enumerate(stored_ids, start=1):
+        cell_id = stored_id
+        if cell_id is None:
+            cell_id = str(number)
+            suffix = 2
+            while cell_id in used_ids:
+                cell_id = f"{number}-{suffix}"
+                suffix += 1
+            used_ids.add(cell_id)
+        assigned.append(cell_id)
+    return assigned
 
 
 def _usable_id(cell_id: object) -> bool:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,6 +34,7 @@ __all__ = [
     "events_by_type",
     "logs_named",
     "make_config",
+    "make_deep_folders",
     "run_monkey_in_new_loop",
     "run_notebooks",
     "sentry_options",
@@ -192,6 +194,35 @@ def logs_named(
 ) -> list[MutableMapping[str, Any]]:
     """Return the captured log entries with this message."""
     return [entry for entry in logs if entry["event"] == message]
+
+
+def make_deep_folders(root: Path, depth: int = 18) -> Path:
+    """Make nested folders deeper than the path limit, with a notebook.
+
+    Each folder name has 250 characters, so 18 of them pass Linux's
+    PATH_MAX of 4,096 bytes. They are made relative to open folders,
+    because their full paths are too long for ``mkdir``. Remove them with
+    ``shutil.rmtree``, which walks relative to open folders too.
+
+    Returns
+    -------
+    Path
+        The top folder.
+    """
+    names = [f"L{level:02}_" + "y" * 246 for level in range(depth)]
+    folder = os.open(root, os.O_RDONLY)
+    try:
+        for name in names:
+            os.mkdir(name, dir_fd=folder)
+            child = os.open(name, os.O_RDONLY, dir_fd=folder)
+            os.close(folder)
+            folder = child
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL
+        notebook = os.open("deep.ipynb", flags, dir_fd=folder)
+        os.close(notebook)
+    finally:
+        os.close(folder)
+    return root / names[0]
 
 
 def write_notebook(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import pytest_asyncio
@@ -143,11 +143,11 @@ async def test_basic_config_still_works(kernel: KernelSession) -> None:
     assert execution.final["breadcrumbs"] == []
 
 
-def exception_type(report: dict[str, object]) -> object:
-    """Return the type of the outermost exception of a report."""
+def outcome(report: dict[str, Any]) -> tuple[str, str, str | None]:
+    """Return a report's cell id, status and outermost exception type."""
     exception = report["exception"]
-    assert isinstance(exception, dict)
-    return exception["values"][-1]["type"]
+    last = exception["values"][-1]["type"] if exception else None
+    return report["cell_id"], report["status"], last
 
 
 async def test_nested_run_cell_one_report(kernel: KernelSession) -> None:
@@ -156,10 +156,7 @@ async def test_nested_run_cell_one_report(kernel: KernelSession) -> None:
         cell_id="nested",
     )
 
-    report = execution.final
-    assert report["cell_id"] == "nested"
-    assert report["status"] == "error"
-    assert exception_type(report) == "ValueError"
+    assert outcome(execution.final) == ("nested", "error", "ValueError")
 
 
 async def test_hook_run_cell_one_report(kernel: KernelSession) -> None:
@@ -184,10 +181,8 @@ async def test_hook_run_cell_one_report(kernel: KernelSession) -> None:
             cell_id="unregister",
         )
 
-    report = execution.final
-    assert report["cell_id"] == "failing"
-    assert report["status"] == "error"
-    assert exception_type(report) == "ZeroDivisionError"
+    expected = ("failing", "error", "ZeroDivisionError")
+    assert outcome(execution.final) == expected
 
 
 async def test_thread_run_cell_keeps_cell(kernel: KernelSession) -> None:
@@ -209,9 +204,5 @@ async def test_thread_run_cell_keeps_cell(kernel: KernelSession) -> None:
         "release.set()\nworker.join(10)\n", cell_id="after"
     )
 
-    report = execution.final
-    assert report["cell_id"] == "main"
-    assert report["status"] == "error"
-    assert exception_type(report) == "ValueError"
-    assert after.final["cell_id"] == "after"
-    assert after.final["status"] == "ok"
+    assert outcome(execution.final) == ("main", "error", "ValueError")
+    assert outcome(after.final) == ("after", "ok", None)

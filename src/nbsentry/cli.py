@@ -188,8 +188,9 @@ def run(
 ) -> None:
     """Run notebooks and report failures, transactions and spans to Sentry.
 
-    Exits with 0 when every notebook passed, 1 when any failed and 2 for
-    invalid options.
+    Exits with 0 when every notebook passed, 1 when any failed or Sentry
+    data was lost, 2 for invalid options, and 128 plus the signal number
+    when SIGTERM or Ctrl-C stopped the run.
     """
     _check_log_level(log_level)
     configure_logging(level=log_level, log_format=log_format)

@@ -407,3 +407,36 @@ def test_padded_report_rejected(data: dict[str, Any], extra: int) -> None:
     reason = rejection(data)
     assert reason.startswith("report is ")
     assert reason.endswith(f" bytes, over {MAX_REPORT_BYTES}")
+
+
+@pytest.mark.parametrize(
+    ("path", "value"),
+    [
+        (("execution_count",), 2**53 + 1),
+        (("dropped", "spans"), 10**400),
+    ],
+)
+def test_integer_past_safe_range_rejected(
+    path: tuple[str | int, ...], value: int
+) -> None:
+    data = valid_report()
+    target: Any = data
+    for key in path[:-1]:
+        target = target[key]
+    target[path[-1]] = value
+
+    reason = rejection(data)
+
+    assert reason.startswith(f"invalid {'.'.join(map(str, path))}")
+    assert "less than or equal to 9007199254740992" in reason
+
+
+def test_integer_at_safe_range_accepted() -> None:
+    data = valid_report()
+    data["execution_count"] = 2**53
+
+    report = parse_report(
+        data, msg_id=MSG_ID, trace_id=TRACE_ID, cell_id=CELL_ID
+    )
+
+    assert report.execution_count == 2**53

@@ -35,6 +35,7 @@ __all__ = [
     "MAX_FRAMES",
     "MAX_NAME_LENGTH",
     "MAX_REPORT_BYTES",
+    "MAX_SAFE_INTEGER",
     "MAX_SPANS",
     "MAX_SPAN_DATA_KEYS",
     "MAX_TEXT_LENGTH",
@@ -84,11 +85,19 @@ MAX_NAME_LENGTH = 200
 MAX_TEXT_LENGTH = 1024
 """Maximum length of other strings: values, messages, source lines."""
 
+MAX_SAFE_INTEGER = 2**53
+"""Largest count, execution count or line number in a report.
+
+Only a forged report carries larger ones. JSON parsers that read numbers
+as doubles lose precision past it, and Relay turned a forged execution
+count of 10**400 into 0.
+"""
+
 _Name = Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH)]
 _Text = Annotated[str, StringConstraints(max_length=MAX_TEXT_LENGTH)]
 _TraceId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 _SpanId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{16}$")]
-_Count = Annotated[int, Field(ge=0)]
+_Count = Annotated[int, Field(ge=0, le=MAX_SAFE_INTEGER)]
 _Timestamp = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 _DataValue = _Text | bool | int | float | None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -254,6 +255,24 @@ def test_dsn_hidden_in_errors() -> None:
     assert "secretkey" not in str(raised.value)
     assert "  dsn: " in str(raised.value)
     assert "(got '<hidden>')" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"cell_timeout": "https://secretkey@example.invalid/1"},
+        {"order": "sorted https://secretkey:other@example.invalid/1"},
+        {"https://secretkey@example.invalid/1": 1},
+    ],
+)
+def test_dsn_in_other_option_hidden(values: dict[str, Any]) -> None:
+    with pytest.raises(ConfigError) as raised:
+        build_config(values, {}, source="x")
+
+    message = str(raised.value)
+    assert "secretkey" not in message
+    assert "other@" not in message
+    assert "https://<hidden>@example.invalid/1" in message
 
 
 def test_load_missing_file(tmp_path: Path) -> None:

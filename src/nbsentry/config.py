@@ -293,6 +293,9 @@ def load_config_file(path: Path) -> dict[str, Any]:
     }
 
 
+_URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@'\"]*@")
+"""The user part of a URL, such as a DSN's key, up to its ``@``."""
+
 _YAML_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
 """A value that PyYAML quotes with ``%r`` in an error message."""
 
@@ -434,5 +437,8 @@ def _describe_errors(
                 shown = "<hidden>"
             details.insert(0, f"got {shown!r}")
         suffix = f" ({', '.join(details)})" if details else ""
-        lines.append(f"  {key}: {message}{suffix}")
+        # A DSN can end up in another option, such as a YAML line joined
+        # to the one before it, so no URL's credentials are shown.
+        line = f"  {key}: {message}{suffix}"
+        lines.append(_URL_CREDENTIALS.sub(r"\1<hidden>@", line))
     return "\n".join(lines)

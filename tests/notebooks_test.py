@@ -344,6 +344,37 @@ def test_load_not_utf8(tmp_path: Path) -> None:
     )
 
 
+def test_load_lone_surrogate_in_source(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "nb.ipynb", ["x = 1", "x = 2"])
+    # A JSON escape is the only way a file can hold a lone surrogate.
+    text = path.read_text(encoding="utf-8")
+    path.write_text(text.replace("x = 2", "x = '\\ud800'"), encoding="utf-8")
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        "Notebook is invalid: the source of code cell #2 has a lone"
+        " surrogate at character 5, which is not valid Unicode. Fix that"
+        " cell in the .ipynb file"
+    )
+
+
+def test_load_nested_too_deeply(tmp_path: Path) -> None:
+    path = tmp_path / "deep.ipynb"
+    depth = 100_000
+    path.write_text(
+        '{"cells": [], "metadata": {"x": ' + "[" * depth + "]" * depth + "}}",
+        encoding="utf-8",
+    )
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        "Notebook is nested too deeply to read; remove the deeply nested"
+        " values from the .ipynb file"
+    )
+
+
 def test_find_same_name_two_roots(tmp_path: Path) -> None:
     (tmp_path / "A").mkdir()
     (tmp_path / "B").mkdir()

@@ -372,6 +372,18 @@ def load_notebook(file: NotebookFile) -> Notebook:
         msg = "Notebook is not valid UTF-8; save it with UTF-8 encoding"
         raise InvalidNotebookError(msg, notebook=file.name) from exc
     try:
+        return _parse_notebook(file, text)
+    except RecursionError as exc:
+        msg = (
+            "Notebook is nested too deeply to read; remove the deeply nested"
+            " values from the .ipynb file"
+        )
+        raise InvalidNotebookError(msg, notebook=file.name) from exc
+
+
+def _parse_notebook(file: NotebookFile, text: str) -> Notebook:
+    """Parse a notebook's text and list its code cells."""
+    try:
         # NOTE: the text is parsed twice, once untouched to check it and to
         # see the file's own version and ids, and once by nbformat, which
         # converts it.
@@ -402,6 +414,17 @@ def load_notebook(file: NotebookFile) -> Notebook:
         if isinstance(source, list):
             source = "".join(source)
         number = len(cells) + 1
+        try:
+            str(source).encode("utf-8")
+        except UnicodeEncodeError as exc:
+            # JSON escapes can encode a lone surrogate, which no kernel
+            # request can carry.
+            msg = (
+                f"Notebook is invalid: the source of code cell #{number}"
+                f" has a lone surrogate at character {exc.start}, which"
+                " is not valid Unicode. Fix that cell in the .ipynb file"
+            )
+            raise InvalidNotebookError(msg, notebook=file.name) from exc
         tags = cell.get("metadata", {}).get("tags", [])
         if isinstance(tags, str):
             # nbformat requires a list, but nbclient tests tags with ``in``,

@@ -428,6 +428,25 @@ def test_full_stdout_logged(tmp_path: Path) -> None:
     assert "No space left on device" in warning
 
 
+@pytest.mark.parametrize("closed", [False, True])
+def test_unwritable_stderr_run_goes_on(
+    tmp_path: Path, *, closed: bool
+) -> None:
+    with DEV_FULL.open("w", encoding="utf-8") as full:
+        process = run_cli_subprocess(
+            [PASSING, "--spool", str(tmp_path / "spool")],
+            cwd=tmp_path,
+            stderr=None if closed else full,
+        )
+
+    assert process.returncode == 0, process.stdout
+    assert "│ passing.ipynb │ passed │" in process.stdout
+    assert process.stdout.rstrip().endswith(
+        "log lines were not written: stderr cannot be written to. Check"
+        " where stderr goes."
+    )
+
+
 def test_sigterm_summary_seconds(tmp_path: Path) -> None:
     started = tmp_path / "started"
     notebook = write_notebook(

@@ -25,7 +25,7 @@ from .config import (
     parse_traces_sample,
 )
 from .exceptions import ConfigError, KernelStartError
-from .logs import LogFormat, configure_logging
+from .logs import LogFormat, configure_logging, unwritten_log_lines
 from .models import NotebookResult, NotebookStatus
 from .notebooks import find_notebooks, no_notebooks_error
 from .sentry import (
@@ -340,6 +340,7 @@ def _run(settings: RunConfig) -> int:
 
     if business.completed:
         _print_summary(console, business.completed)
+    _report_unwritten_logs(console)
     if stopped_by is not None:
         _logger.info("Run stopped by signal", signal=stopped_by.name)
         return _EXIT_SIGNAL_BASE + stopped_by.value
@@ -375,6 +376,21 @@ def _print_summary(console: Console, results: list[NotebookResult]) -> None:
         _logger.warning(
             "Summary not printed: cannot write to stdout", error=str(exc)
         )
+
+
+def _report_unwritten_logs(console: Console) -> None:
+    """Say on stdout how many log lines stderr did not take, if any."""
+    unwritten = unwritten_log_lines()
+    if not unwritten:
+        return
+    try:
+        console.print(
+            f"{unwritten} log lines were not written: stderr cannot be"
+            " written to. Check where stderr goes.",
+            markup=False,
+        )
+    except OSError:
+        _discard_stdout()
 
 
 def _discard_stdout() -> None:

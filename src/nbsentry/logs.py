@@ -21,7 +21,7 @@ from .terminal import escape_control_characters
 if TYPE_CHECKING:
     from structlog.typing import EventDict, WrappedLogger
 
-__all__ = ["LogFormat", "configure_logging"]
+__all__ = ["LogFormat", "configure_logging", "unwritten_log_lines"]
 
 
 class LogFormat(StrEnum):
@@ -35,14 +35,32 @@ class _StderrLogger:
     """Write each line to whatever ``sys.stderr`` is at that moment.
 
     A progress display replaces ``sys.stderr`` while it runs, so that log
-    lines print above it instead of tearing it.
+    lines print above it instead of tearing it. A line that cannot be
+    written, because stderr is closed or its disk is full, is counted in
+    `unwritten_log_lines` and the run goes on.
     """
 
+    unwritten = 0
+
     def msg(self, message: str) -> None:
-        print(message, file=sys.stderr, flush=True)  # noqa: T201
+        stream = sys.stderr
+        if stream is None:
+            # Given None, print writes to stdout instead.
+            _StderrLogger.unwritten += 1
+            return
+        try:
+            print(message, file=stream, flush=True)
+        except (OSError, ValueError):
+            # A closed stream raises ValueError.
+            _StderrLogger.unwritten += 1
 
     log = debug = info = warn = warning = msg
     error = critical = exception = fatal = msg
+
+
+def unwritten_log_lines() -> int:
+    """Return how many log lines could not be written to stderr."""
+    return _StderrLogger.unwritten
 
 
 def _stderr_logger(*_args: object) -> _StderrLogger:
@@ -56,7 +74,9 @@ def _console_renderer() -> ConsoleRenderer:
     ``=`` or a line break, so an ESC in a notebook name or cell id would
     reach the terminal and act there.
     """
-    renderer = ConsoleRenderer(colors=sys.stderr.isatty())
+    # Python sets sys.stderr to None when file descriptor 2 is closed.
+    colors = sys.stderr is not None and sys.stderr.isatty()
+    renderer = ConsoleRenderer(colors=colors)
     renderer.columns = [
         Column(column.key, _escaping_formatter(column.formatter))
         for column in renderer.columns

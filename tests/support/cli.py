@@ -89,6 +89,7 @@ def run_cli_subprocess(
     env: Mapping[str, str] | None = None,
     timeout: float = 90.0,
     stdout: int | IO[Any] = subprocess.PIPE,
+    stderr: int | IO[Any] | None = subprocess.PIPE,
 ) -> subprocess.CompletedProcess[str]:
     """Run ``nbsentry run ARGS`` in a new Python process.
 
@@ -105,13 +106,18 @@ def run_cli_subprocess(
         Seconds before the process is killed and the test fails.
     stdout
         Where the process writes its standard output; captured by default.
+    stderr
+        Where the process writes its standard error; captured by default.
+        `None` starts the process with its standard error closed.
     """
     return subprocess.run(
         _command(args),
         cwd=cwd,
         env=_environment(env),
         stdout=stdout,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL if stderr is None else stderr,
+        # For None, the child closes descriptor 2 before the command starts.
+        preexec_fn=_close_stderr if stderr is None else None,
         text=True,
         timeout=timeout,
         check=False,
@@ -134,6 +140,10 @@ def start_cli_subprocess(
         stderr=subprocess.PIPE,
         text=True,
     )
+
+
+def _close_stderr() -> None:
+    os.close(2)
 
 
 def _command(args: list[str]) -> list[str]:

@@ -19,6 +19,12 @@ from nbsentry.terminal import escape_control_characters
         ("line\nbreak\ttab\rreturn", "line\\nbreak\\ttab\\rreturn"),
         ("back\\slash", "back\\slash"),
         ("café \u00a0 émoji 🐍", "café \u00a0 émoji 🐍"),
+        ("abc\u202edef.ipynb", "abc\\u202edef.ipynb"),
+        (
+            "\u2028\u2029\u200e\u200f\u061c",
+            "\\u2028\\u2029\\u200e\\u200f\\u061c",
+        ),
+        ("\u2066isolate\u2069", "\\u2066isolate\\u2069"),
     ],
 )
 def test_escape_single_line(text: str, expected: str) -> None:

@@ -9,8 +9,16 @@ __all__ = ["escape_control_characters"]
 # C0 controls, DEL and C1 controls. A terminal acts on these instead of
 # showing them. ESC starts sequences that set the window title, clear the
 # screen or change colors, and some terminals take C1 CSI (U+009B) for ESC [.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-_CONTROL_EXCEPT_LINES = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+# Also the Unicode line and paragraph separators, and the bidirectional
+# formatting characters, which reorder the text shown around them.
+_INVISIBLE = "\u061c\u200e\u200f\u2028-\u202e\u2066-\u2069"
+_CONTROL = re.compile(f"[\x00-\x1f\x7f-\x9f{_INVISIBLE}]")
+_CONTROL_EXCEPT_LINES = re.compile(
+    f"[\x00-\x08\x0b-\x1f\x7f-\x9f{_INVISIBLE}]"
+)
+
+_FOUR_DIGITS = 0x100
+"""First code point that an escape writes with four hex digits."""
 
 _NAMED_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
@@ -36,4 +44,9 @@ def escape_control_characters(text: str, *, multiline: bool = False) -> str:
 
 def _escape(match: re.Match[str]) -> str:
     character = match.group()
-    return _NAMED_ESCAPES.get(character, f"\\x{ord(character):02x}")
+    escaped = _NAMED_ESCAPES.get(character)
+    if escaped is not None:
+        return escaped
+    # As repr: two hex digits up to U+00FF, four for the others.
+    code = ord(character)
+    return f"\\x{code:02x}" if code < _FOUR_DIGITS else f"\\u{code:04x}"

@@ -82,6 +82,7 @@ def test_find_checkpoints_given_directly() -> None:
         ("b.ipynb", ["a.ipynb"]),
         ("sub/b.ipynb", ["a.ipynb"]),
         ("sub", ["a.ipynb"]),
+        ("sub/", ["a.ipynb"]),
         ("s*", ["a.ipynb"]),
         ("*.ipynb", []),
         ("a*", ["sub/b.ipynb"]),
@@ -90,6 +91,17 @@ def test_find_checkpoints_given_directly() -> None:
 )
 def test_find_exclude(pattern: str, expected: list[str]) -> None:
     assert _names(find_notebooks([TREE], [pattern])) == expected
+
+
+@pytest.mark.parametrize("pattern", ["sub/deep", "sub/deep/", "s*/d*"])
+def test_find_exclude_folder_path(tmp_path: Path, pattern: str) -> None:
+    for name in ("top.ipynb", "sub/e.ipynb", "sub/deep/d.ipynb"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        write_notebook(tmp_path / name, [])
+
+    files = find_notebooks([tmp_path], [pattern])
+
+    assert _names(files) == ["sub/e.ipynb", "top.ipynb"]
 
 
 def test_find_exclude_several() -> None:

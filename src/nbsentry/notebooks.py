@@ -336,8 +336,17 @@ def _is_excluded(path: Path, name: str, patterns: list[str]) -> bool:
         path.absolute().as_posix(),
         path.resolve().as_posix(),
     }
-    if any(_matches_any(part, patterns) for part in name.split("/")):
+    parts = name.split("/")
+    if any(_matches_any(part, patterns) for part in parts):
         return True
+    # A folder's path relative to the folder given, such as sub/deep,
+    # written with or without a closing slash.
+    for end in range(1, len(parts)):
+        folder = "/".join(parts[:end])
+        if _matches_any(folder, patterns) or _matches_any(
+            f"{folder}/", patterns
+        ):
+            return True
     return any(_matches_any(whole, patterns) for whole in whole_names)
 
 

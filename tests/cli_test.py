@@ -447,7 +447,10 @@ def test_unwritable_stderr_run_goes_on(
     )
 
 
-def test_sigterm_summary_seconds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGHUP])
+def test_signal_summary_seconds(
+    tmp_path: Path, signum: signal.Signals
+) -> None:
     started = tmp_path / "started"
     notebook = write_notebook(
         tmp_path / "slow.ipynb",
@@ -466,10 +469,10 @@ def test_sigterm_summary_seconds(tmp_path: Path) -> None:
             time.sleep(0.05)
         # The second cell sleeps meanwhile, so the notebook runs this long.
         time.sleep(1)
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signum)
         stdout, stderr = process.communicate(timeout=60)
 
-    assert process.returncode == 128 + signal.SIGTERM, stderr
+    assert process.returncode == 128 + signum, stderr
     row = _summary_row(stdout, "slow.ipynb")
     assert row["Status"] == "cancelled"
     assert row["Cells"] == "1"

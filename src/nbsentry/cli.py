@@ -190,7 +190,7 @@ def run(
 
     Exits with 0 when every notebook passed, 1 when any failed or Sentry
     data was lost, 2 for invalid options, and 128 plus the signal number
-    when SIGTERM or Ctrl-C stopped the run.
+    when SIGTERM, SIGHUP or Ctrl-C stopped the run.
     """
     _check_log_level(log_level)
     configure_logging(level=log_level, log_format=log_format)
@@ -433,7 +433,9 @@ def _run_monkey(
         task = asyncio.current_task()
         loop = asyncio.get_running_loop()
         if task is not None:
-            loop.add_signal_handler(signal.SIGTERM, stop, task, signal.SIGTERM)
+            # SIGHUP arrives when the terminal that started the run closes.
+            for signum in (signal.SIGTERM, signal.SIGHUP):
+                loop.add_signal_handler(signum, stop, task, signum)
         try:
             await monkey.run()
         except asyncio.CancelledError:

@@ -345,6 +345,15 @@ def test_load_logs_format_warnings(tmp_path: Path) -> None:
     assert missing["notebook"] == "dir/nb.ipynb"
 
 
+def test_load_byte_order_mark(tmp_path: Path) -> None:
+    path = write_notebook(tmp_path / "bom.ipynb", ["x = 1"])
+    path.write_bytes(b"\xef\xbb\xbf" + path.read_bytes())
+
+    notebook = load_notebook(NotebookFile(path, path.name))
+
+    assert [cell.source for cell in notebook.cells] == ["x = 1"]
+
+
 def test_load_not_utf8(tmp_path: Path) -> None:
     path = tmp_path / "latin1.ipynb"
     path.write_bytes(b'{"cells": [], "note": "caf\xe9"}')
@@ -644,6 +653,26 @@ def _v4(**fields: object) -> dict[str, object]:
             "cells[1].metadata must be an object, not an array",
         ),
         (_v4(metadata=[]), "metadata must be an object, not an array"),
+        (
+            _v4(metadata={"kernelspec": "python3"}),
+            "metadata.kernelspec must be an object, not a string",
+        ),
+        (
+            _v4(metadata={"kernelspec": {"name": ["python3"]}}),
+            "metadata.kernelspec.name must be a string, not an array",
+        ),
+        (
+            _v4(cells=[_code_cell(id=[1])]),
+            "cells[0].id must be a string, not an array",
+        ),
+        (
+            _v4(
+                cells=[
+                    {"cell_type": "markdown", "source": "", "attachments": []}
+                ]
+            ),
+            "cells[0].attachments must be an object, not an array",
+        ),
         (_v4(cells="nope"), "cells must be an array, not a string"),
         (_v4(cells=[1]), "cells[0] must be an object, not a number"),
         (_v4(cells=[{"source": "x"}]), "cells[0].cell_type is missing"),

@@ -86,6 +86,7 @@ def _find_version_problem(raw: dict[str, Any]) -> str | None:
 
 def _find_v4_problem(raw: dict[str, Any]) -> str | None:
     problem = _check_field(raw, "metadata", "an object", required=True)
+    problem = problem or _find_kernelspec_problem(raw)
     problem = problem or _check_field(raw, "cells", "an array", required=True)
     if problem:
         return problem
@@ -98,6 +99,7 @@ def _find_v4_problem(raw: dict[str, Any]) -> str | None:
 
 def _find_v3_problem(raw: dict[str, Any]) -> str | None:
     problem = _check_field(raw, "metadata", "an object", required=False)
+    problem = problem or _find_kernelspec_problem(raw)
     problem = problem or _check_field(
         raw, "worksheets", "an array", required=True
     )
@@ -123,6 +125,23 @@ def _find_v3_problem(raw: dict[str, Any]) -> str | None:
     return None
 
 
+def _find_kernelspec_problem(raw: dict[str, Any]) -> str | None:
+    """Check the kernel spec, whose name picks the kernel to start."""
+    metadata = raw.get("metadata", {})
+    problem = _check_field(
+        metadata, "kernelspec", "an object", required=False, where="metadata"
+    )
+    if problem or "kernelspec" not in metadata:
+        return problem
+    return _check_field(
+        metadata["kernelspec"],
+        "name",
+        "a string",
+        required=False,
+        where="metadata.kernelspec",
+    )
+
+
 def _find_cell_problem(cell: object, where: str, code_key: str) -> str | None:
     if not isinstance(cell, dict):
         return f"{where} must be an object, not {json_type(cell)}"
@@ -131,6 +150,12 @@ def _find_cell_problem(cell: object, where: str, code_key: str) -> str | None:
     )
     problem = problem or _check_field(
         cell, "metadata", "an object", required=False, where=where
+    )
+    problem = problem or _check_field(
+        cell, "id", "a string", required=False, where=where
+    )
+    problem = problem or _check_field(
+        cell, "attachments", "an object", required=False, where=where
     )
     problem = problem or _check_lines(cell, code_key, where)
     if problem or not _is_code(cell):

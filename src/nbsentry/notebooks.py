@@ -373,7 +373,8 @@ def load_notebook(file: NotebookFile) -> Notebook:
         Raised if the file cannot be read or is not a valid notebook.
     """
     try:
-        text = file.path.read_text(encoding="utf-8")
+        # Some editors on Windows start UTF-8 files with a byte order mark.
+        text = file.path.read_text(encoding="utf-8-sig")
     except OSError as exc:
         msg = f"Cannot read notebook: {exc.strerror}"
         raise InvalidNotebookError(msg, notebook=file.name) from exc

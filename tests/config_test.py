@@ -421,3 +421,29 @@ def test_yaml_error_hides_quoted_text(tmp_path: Path) -> None:
     assert _KEY not in str(raised.value)
     assert "<hidden>" in str(raised.value)
     assert raised.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    ("text", "key"),
+    [
+        (f"dsn: {_KEY}\nflock: a\ndsn: {_KEY}\n", "dsn"),
+        (
+            (
+                "https://secretkey@example.invalid/1: 1\n"
+                "https://secretkey@example.invalid/1: 2\n"
+            ),
+            "https://<hidden>@example.invalid/1",
+        ),
+    ],
+)
+def test_load_duplicate_key(tmp_path: Path, text: str, key: str) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text(text, encoding="utf-8")
+
+    with pytest.raises(ConfigError) as raised:
+        load_config_file(path)
+    lines = "1 and 3" if key == "dsn" else "1 and 2"
+    assert str(raised.value) == (
+        f"Config file {path} gives option {key!r} twice, on lines {lines}."
+        " Keep one of them"
+    )

@@ -268,7 +268,14 @@ def load_config_file(path: Path) -> dict[str, Any]:
         msg = f"Cannot read config file {path}: it is not UTF-8 text"
         raise ConfigError(msg) from None
     try:
-        data = yaml.safe_load(text)
+        data = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+    except _DuplicateKeyError as exc:
+        key = _URL_CREDENTIALS.sub(r"\1<hidden>@", exc.key)
+        msg = (
+            f"Config file {path} gives option {key!r} twice, on lines"
+            f" {exc.first} and {exc.second}. Keep one of them"
+        )
+        raise ConfigError(msg) from None
     except yaml.YAMLError as exc:
         # PyYAML's own message quotes the text around the error, which can
         # contain the DSN, so the message is rebuilt without it.
@@ -291,6 +298,39 @@ def load_config_file(path: Path) -> dict[str, Any]:
         key: _relative_to(path.parent, value) if key in _PATH_KEYS else value
         for key, value in data.items()
     }
+
+
+class _DuplicateKeyError(yaml.YAMLError):
+    """A mapping in a config file has the same key twice."""
+
+    def __init__(self, key: str, first: int, second: int) -> None:
+        super().__init__(key)
+        self.key = key
+        self.first = first
+        self.second = second
+
+
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key given twice in a mapping.
+
+    PyYAML keeps the last value of a repeated key, so a second ``dsn``
+    further down a file would silently win over the first.
+    """
+
+    def construct_mapping(
+        self,
+        node: yaml.MappingNode,
+        deep: bool = False,  # noqa: FBT001, FBT002
+    ) -> dict[Any, Any]:
+        lines: dict[object, int] = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            line = key_node.start_mark.line + 1
+            if isinstance(key, str) and key in lines:
+                raise _DuplicateKeyError(key, lines[key], line)
+            if isinstance(key, str):
+                lines[key] = line
+        return super().construct_mapping(node, deep=deep)
 
 
 _URL_CREDENTIALS = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://)[^\s/@'\"]*@")

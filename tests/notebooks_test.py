@@ -615,6 +615,23 @@ def test_load_tags_invalid_type(
     )
 
 
+@pytest.mark.parametrize(
+    ("tags", "kind"),
+    [(["ok", None], "null"), ([5, "ok"], "a number")],
+)
+def test_load_tag_not_string(
+    tmp_path: Path, tags: list[object], kind: str
+) -> None:
+    path = _write_tags(tmp_path / "nb.ipynb", tags)
+
+    with pytest.raises(InvalidNotebookError) as raised:
+        load_notebook(NotebookFile(path, path.name))
+    assert raised.value.message == (
+        "Notebook is invalid: the tags of code cell #2 must be strings,"
+        f" not {kind}. Fix metadata.tags of that cell in the .ipynb file"
+    )
+
+
 def _code_cell(**fields: object) -> dict[str, object]:
     cell: dict[str, object] = {
         "cell_type": "code",

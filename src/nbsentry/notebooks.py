@@ -447,6 +447,14 @@ def _parse_notebook(file: NotebookFile, text: str) -> Notebook:
                 " metadata.tags of that cell in the .ipynb file"
             )
             raise InvalidNotebookError(msg, notebook=file.name)
+        odd = [tag for tag in tags if not isinstance(tag, str)]
+        if odd:
+            msg = (
+                f"Notebook is invalid: the tags of code cell #{number} must"
+                f" be strings, not {json_type(odd[0])}. Fix metadata.tags"
+                " of that cell in the .ipynb file"
+            )
+            raise InvalidNotebookError(msg, notebook=file.name)
         cells.append(
             CodeCell(
                 index=index,

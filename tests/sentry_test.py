@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-from typing import TYPE_CHECKING, Any
+import time
+from datetime import UTC, datetime
+from types import SimpleNamespace
+from typing import TYPE_CHECKING, Any, cast
 
 import pytest
+from sentry_sdk.tracing import Transaction
 from structlog.testing import capture_logs
 
 from nbsentry.runner import MAX_MESSAGE_LENGTH
-from nbsentry.sentry import MAX_TAG_LENGTH, SPAN_LIMIT
-from nbsentry.sentry.traces import tag_value
+from nbsentry.sentry import MAX_TAG_LENGTH, SPAN_LIMIT, traces
+from nbsentry.sentry.traces import NotebookTrace, tag_value
 from tests.support import capture_sentry
 from tests.support.cli import invoke_cli, read_spool, run_cli_subprocess
 from tests.support.runs import (
@@ -333,3 +337,23 @@ def test_tag_keeps_end_of_long_value() -> None:
     assert len(tag) == MAX_TAG_LENGTH
     assert tag.startswith("…")
     assert tag.endswith("/analysis.ipynb")
+
+
+def test_notebook_clock_follows_monotonic(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # The wall clock may be slewed while a notebook runs; the notebook's
+    # clock advances with the monotonic clock from the transaction's start.
+    ticks = iter([1_000_000_000, 3_500_000_000])
+    fake_time = SimpleNamespace(
+        monotonic_ns=lambda: next(ticks), time=time.time
+    )
+    monkeypatch.setattr(traces, "time", fake_time)
+    started = datetime(2026, 12, 4, 12, 0, tzinfo=UTC)
+    transaction = Transaction(name="nb.ipynb", start_timestamp=started)
+
+    trace = NotebookTrace(
+        "nb.ipynb", transaction, cast("Any", None), cast("Any", None)
+    )
+
+    assert trace.now() == started.timestamp() + 2.5

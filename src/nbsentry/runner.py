@@ -329,7 +329,8 @@ class NotebookExecutor:
         """
         with trace.cell(cell) as cell_trace:
             metadata = self._metadata(notebook, cell, cell_trace)
-            sent = time.time()
+            clock = cell_trace.notebook.now
+            sent = clock()
             started = time.perf_counter()
             # A due batch is attached while this cell runs.
             outcome = await kernel.execute(
@@ -340,7 +341,7 @@ class NotebookExecutor:
             )
             duration = time.perf_counter() - started
             pending = _PendingReports(
-                cell_trace, outcome, TimeWindow(sent, time.time())
+                cell_trace, outcome, TimeWindow(sent, clock())
             )
             cell_trace.set_data("cell.status", outcome.status.value)
             if outcome.execution_count is not None:

@@ -227,6 +227,26 @@ class NotebookTrace:
 
     late_span_used: bool = False
     errored: bool = False
+    _clock: tuple[float, int] = field(init=False, repr=False)
+    """Wall time of the transaction's start, and the monotonic time then."""
+
+    def __post_init__(self) -> None:
+        started = getattr(self.transaction, "start_timestamp", None)
+        wall = started.timestamp() if started is not None else time.time()
+        self._clock = (wall, time.monotonic_ns())
+
+    def now(self) -> float:
+        """Return the time on the transaction's clock, in epoch seconds.
+
+        sentry-sdk starts a span at the wall clock's time and ends it after
+        the monotonic clock's duration. When NTP slews the wall clock, as
+        by 5 ms a second on one test machine, a cell span started later
+        then ended after its transaction. Every span of the notebook
+        starts at this time instead, which advances with the monotonic
+        clock from the transaction's start.
+        """
+        wall, monotonic = self._clock
+        return wall + (time.monotonic_ns() - monotonic) / 1e9
 
     def expect_cells(self, count: int) -> None:
         """Keep places in the span budget for the cells still to run.
@@ -269,7 +289,9 @@ class NotebookTrace:
         if not self.reserve_spans(1, for_cell=False):
             yield None
             return
-        with self.transaction.start_child(op=op, name=description) as span:
+        with self.transaction.start_child(
+            op=op, name=description, start_timestamp=self.now()
+        ) as span:
             yield span
             span.set_status("ok")
 
@@ -281,7 +303,7 @@ class NotebookTrace:
             scope.set_tag("cell_number", cell.label)
             self.cells_ahead = max(self.cells_ahead - 1, 0)
             if not self.reserve_spans(1, for_cell=True):
-                started = time.time()
+                started = self.now()
                 trace = CellTrace(cell, None, self)
                 yield trace
                 self._late_span(trace, started)
@@ -295,7 +317,9 @@ class NotebookTrace:
         if cell.cell_id != str(cell.number):
             description = f"{cell.label} {cell.cell_id}"
         span = self.transaction.start_child(
-            op="nbsentry.cell", name=description, start_timestamp=start
+            op="nbsentry.cell",
+            name=description,
+            start_timestamp=self.now() if start is None else start,
         )
         span.set_data("cell.id", cell.cell_id)
         span.set_data("cell.number", cell.number)
@@ -311,7 +335,8 @@ class NotebookTrace:
         self.omitted_spans -= 1
         span = self._cell_span(trace.cell, started)
         span.set_status(trace.status)
-        span.finish()
+        # Without an end, sentry-sdk would end it just after it was created.
+        span.finish(end_timestamp=self.now())
 
     def capture_failure(
         self,

@@ -239,9 +239,9 @@ class NotebookTrace:
         """Return the time on the transaction's clock, in epoch seconds.
 
         sentry-sdk starts a span at the wall clock's time and ends it after
-        the monotonic clock's duration. When NTP slews the wall clock, as
-        by 5 ms a second on one test machine, a cell span started later
-        then ended after its transaction. Every span of the notebook
+        the monotonic clock's duration. On a test machine whose wall clock
+        gained 5 ms a second on its monotonic clock, a cell span started
+        later then ended after its transaction. Every span of the notebook
         starts at this time instead, which advances with the monotonic
         clock from the transaction's start.
         """

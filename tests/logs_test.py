@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+import io
 import json
+import sys
 from typing import TYPE_CHECKING
 
 import pytest
 import structlog
 
-from nbsentry.logs import LogFormat, configure_logging
+from nbsentry.logs import LogFormat, configure_logging, unwritten_log_lines
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -62,3 +64,20 @@ def test_json_keeps_text(capsys: pytest.CaptureFixture[str]) -> None:
     assert entry["cell"] == CELL_ID
     assert entry["error"] == ERROR
     assert ERROR + "\nsecond line" in json.loads(second)["exception"]
+
+
+def test_unwritten_lines_counted_per_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    closed = io.StringIO()
+    closed.close()
+    monkeypatch.setattr(sys, "stderr", closed)
+    configure_logging()
+
+    structlog.get_logger("nbsentry").info("Starting up")
+    structlog.get_logger("nbsentry").info("Shutting down")
+    counted = unwritten_log_lines()
+    configure_logging()
+
+    assert counted == 2
+    assert unwritten_log_lines() == 0

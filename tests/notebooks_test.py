@@ -525,12 +525,12 @@ def test_find_excluded_folder_not_searched(
 
 
 def test_find_path_too_long(tmp_path: Path) -> None:
-    given = tmp_path / ("x" * 300)
+    long_path = tmp_path / ("x" * 300)
 
     with pytest.raises(ConfigError) as raised:
-        find_notebooks([given])
+        find_notebooks([long_path])
     assert str(raised.value) == (
-        f"Cannot read notebook path {given}: File name too long"
+        f"Cannot read notebook path {long_path}: File name too long"
     )
 
 

@@ -74,14 +74,21 @@ def _console_renderer() -> ConsoleRenderer:
     ``=`` or a line break, so an ESC in a notebook name or cell id would
     reach the terminal and act there.
     """
-    # Python sets sys.stderr to None when file descriptor 2 is closed.
-    colors = sys.stderr is not None and sys.stderr.isatty()
-    renderer = ConsoleRenderer(colors=colors)
+    renderer = ConsoleRenderer(colors=_stderr_is_terminal())
     renderer.columns = [
         Column(column.key, _escaping_formatter(column.formatter))
         for column in renderer.columns
     ]
     return renderer
+
+
+def _stderr_is_terminal() -> bool:
+    # Python sets sys.stderr to None when file descriptor 2 is closed, and
+    # a closed stream raises ValueError.
+    try:
+        return sys.stderr is not None and sys.stderr.isatty()
+    except ValueError:
+        return False
 
 
 def _escaping_formatter(formatter: ColumnFormatter) -> ColumnFormatter:
@@ -123,6 +130,7 @@ def configure_logging(
     log_format
         Console lines for people, or one JSON object per line.
     """
+    _StderrLogger.unwritten = 0
     processors: list[structlog.typing.Processor] = [
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),

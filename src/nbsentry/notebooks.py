@@ -207,7 +207,7 @@ def no_notebooks_error(
     ConfigError
         The error, to raise.
     """
-    shown = ", ".join(str(p) for p in paths)
+    searched = ", ".join(str(p) for p in paths)
     excluded = 0
     if exclude:
         excluded = len(find_notebooks(paths, on_error=lambda _: None))
@@ -217,12 +217,12 @@ def no_notebooks_error(
             "the notebook" if excluded == 1 else f"all {excluded} notebooks"
         )
         message = (
-            f"No notebooks to run under {shown}, because the exclude"
+            f"No notebooks to run under {searched}, because the exclude"
             f" patterns {patterns} match {matched} found. Change --exclude"
             " or 'exclude' in the config file"
         )
     else:
-        message = f"No notebooks found under {shown}"
+        message = f"No notebooks found under {searched}"
     if unreadable:
         first = unreadable[0]
         message += f". Cannot read {first.filename} ({first.strerror})"
@@ -232,15 +232,15 @@ def no_notebooks_error(
     return ConfigError(message)
 
 
-def _is_file(given: Path) -> bool:
+def _is_file(path: Path) -> bool:
     """Check that a path given exists, and whether it is a file."""
     try:
-        if not given.exists():
-            msg = f"Notebook path not found: {given}"
+        if not path.exists():
+            msg = f"Notebook path not found: {path}"
             raise ConfigError(msg)
-        return given.is_file()
+        return path.is_file()
     except OSError as exc:
-        msg = f"Cannot read notebook path {given}: {exc.strerror}"
+        msg = f"Cannot read notebook path {path}: {exc.strerror}"
         raise ConfigError(msg) from None
 
 

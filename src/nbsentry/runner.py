@@ -489,16 +489,13 @@ class _PendingReports:
         self._cell_trace = cell_trace
         self._outcome = outcome
         self._window = window
-        self._reports: CellReports | None = None
 
     def attach(self) -> CellReports:
-        """Validate the reports and record their spans, once."""
-        if self._reports is not None:
-            return self._reports
+        """Validate the reports and record their spans."""
         cell_trace = self._cell_trace
         cell = cell_trace.cell
         notebook = cell_trace.notebook.name
-        reports = self._reports = CellReports.collect(
+        reports = CellReports.collect(
             self._outcome,
             trace_id=cell_trace.trace_id,
             cell_id=cell.cell_id,
